@@ -1,0 +1,130 @@
+# heapscope — top-level Makefile.
+#
+#   make run      install what is missing, build, run the demo
+#   make test     install what is missing, build, run every test (3 arch configs)
+#   make asan     the unit and CLI tests under AddressSanitizer + UBSan
+#   make bench    benchmarks (docs/PERFORMANCE.md has the figures)
+#   make install PREFIX=/usr/local
+#
+# One output directory (build/), quiet unless V=1, dependency files so a header
+# change rebuilds what includes it. HS_DEBUG=1 (the default for tests) turns on
+# the cheap assertions (lock ownership); HS_DEBUG=0 is the release build.
+
+CC ?= cc
+ifeq ($(origin CC),default)
+CC := gcc
+endif
+PREFIX ?= /usr/local
+BUILD ?= build
+V ?= 0
+Q := $(if $(filter 1,$(V)),,@)
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -MMD -MP
+OPT ?= -O2
+CFLAGS ?=
+SAN ?=
+ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
+LDLIBS_CORE := -lpthread
+
+# The native configuration builds the library, the CLI and the benchmarks; the
+# tests build the page allocator once per configuration.
+ARCHES := amd64 arm64 32bit
+ARCH_DEF_amd64 := -DHS_ARCH_AMD64
+ARCH_DEF_arm64 := -DHS_ARCH_ARM64
+ARCH_DEF_32bit := -DHS_ARCH_32BIT
+
+CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pallocbits.c \
+	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c
+CLI_SRCS := cli/heapscope.c cli/cmd_pagealloc.c
+UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
+	test_pagecache test_differential test_badfree
+TEST_SUPPORT := tests/unit/oracle.c
+
+CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+.DELETE_ON_ERROR:
+.PHONY: all deps run test unit cli-test asan tsan bench install clean
+
+all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
+
+deps:
+	$(Q)scripts/deps.sh
+
+# --- per-configuration objects: build/<arch>/<dir>/<file>.o, with HS_DEBUG=1 for tests
+define arch_rules
+$(BUILD)/$(1)/%.o: %.c
+	@mkdir -p $$(@D)
+	$$(if $(Q),@echo "  CC [$(1)] $$<")
+	$(Q)$$(CC) $$(ALL_CFLAGS) $(ARCH_DEF_$(1)) -DHS_DEBUG=1 $$(CMOCKA_CFLAGS) -c -o $$@ $$<
+
+$(BUILD)/$(1)/libcore.a: $(addprefix $(BUILD)/$(1)/,$(CORE_SRCS:.c=.o))
+	$(Q)rm -f $$@ && ar rcs $$@ $$^
+
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/unit/%.o $(BUILD)/$(1)/tests/unit/oracle.o $(BUILD)/$(1)/libcore.a
+	@mkdir -p $$(@D)
+	$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(CMOCKA_LIBS) $(LDLIBS_CORE)
+
+TEST_BINS += $(addprefix $(BUILD)/$(1)/tests/,$(UNIT_TESTS))
+endef
+$(foreach a,$(ARCHES),$(eval $(call arch_rules,$(a))))
+
+# --- the native release build
+$(BUILD)/rel/%.o: %.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -DHS_DEBUG=0 -c -o $@ $<
+
+REL_CORE_OBJS := $(addprefix $(BUILD)/rel/,$(CORE_SRCS:.c=.o))
+
+$(BUILD)/lib/libheapscope.a: $(REL_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/lib/libheapscope.so: $(REL_CORE_OBJS)
+	@mkdir -p $(@D)
+	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_CORE)
+
+$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
+$(BUILD)/bin/bench_pagealloc: $(BUILD)/rel/bench/bench_pagealloc.o $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE) -lm
+
+# --- running
+run: deps all
+	$(BUILD)/bin/heapscope demo
+
+unit: $(TEST_BINS)
+	$(Q)scripts/run-unit-tests.sh $(TEST_BINS)
+
+cli-test: $(BUILD)/bin/heapscope
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/run.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory unit cli-test
+
+asan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
+		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
+		unit cli-test
+
+bench: deps $(BUILD)/bin/bench_pagealloc
+	$(Q)scripts/deps.sh bench
+	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/heapscope
+	install -m 0755 $(BUILD)/bin/heapscope $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(BUILD)/lib/libheapscope.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(BUILD)/lib/libheapscope.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 include/heapscope/*.h $(DESTDIR)$(PREFIX)/include/heapscope/
+
+clean:
+	rm -rf $(BUILD) build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,127 @@
+/*
+ * core/pallocbits.h — a chunk's page bitmaps: pageBits, pallocBits, pallocData.
+ *
+ * Mirrors Go's mpallocbits.go. A chunk is 512 pages; its allocation state is a
+ * 512-bit bitmap, eight 64-bit words, bit i of word w describing page 64*w + i:
+ *
+ *   word:  [0]        [1]         ...  [7]
+ *   pages: 0..63      64..127          448..511      (bit 0 of a word = lowest page)
+ *
+ * In pallocBits 1 means allocated and 0 free. pallocData adds a second bitmap of
+ * the same shape, `scavenged`, where 1 means the page's memory has been returned
+ * to the OS. Invariant of pallocData (checked by the page allocator's checker):
+ *
+ *   scavenged[i] == 1  implies  alloc[i] == 0
+ *
+ * which allocRange keeps by clearing the scavenged bits of what it allocates.
+ *
+ * Ranges are half-open [i, i+n) with n >= 1 and i+n <= 512. Searches return
+ * HS_PALLOC_NOT_FOUND (~0u, Go's ^uint(0)) when nothing fits.
+ *
+ * Locking: a chunk belongs to its page allocator; callers hold that allocator's
+ * lock (heap.lock for the real heap).
+ */
+#ifndef HS_PALLOCBITS_H
+#define HS_PALLOCBITS_H
+
+#include <stdint.h>
+
+#include "../arch/arch.h"
+#include "../arch/bits.h"
+#include "pallocsum.h"
+
+#define HS_PALLOC_CHUNK_WORDS (HS_PALLOC_CHUNK_PAGES / 64)
+#define HS_PALLOC_NOT_FOUND (~0u)
+
+typedef struct hs_page_bits {
+	uint64_t w[HS_PALLOC_CHUNK_WORDS];
+} hs_page_bits;
+
+/* 1 = allocated, 0 = free. */
+typedef hs_page_bits hs_palloc_bits;
+
+typedef struct hs_palloc_data {
+	hs_palloc_bits alloc;
+	hs_page_bits scavenged; /* 1 = released to the OS; only ever set on free pages */
+} hs_palloc_data;
+
+_Static_assert(sizeof(hs_palloc_data) == 128, "two 512-bit bitmaps per chunk");
+
+/* --- pageBits: plain bit operations ------------------------------------ */
+
+static inline unsigned hs_page_bits_get(const hs_page_bits *b, unsigned i)
+{
+	return (unsigned)(b->w[i / 64] >> (i % 64)) & 1;
+}
+
+static inline void hs_page_bits_set(hs_page_bits *b, unsigned i)
+{
+	b->w[i / 64] |= UINT64_C(1) << (i % 64);
+}
+
+static inline void hs_page_bits_clear(hs_page_bits *b, unsigned i)
+{
+	b->w[i / 64] &= ~(UINT64_C(1) << (i % 64));
+}
+
+/* Mask of bits [lo, hi) within one word, 0 <= lo < hi <= 64. */
+static inline uint64_t hs_word_mask(unsigned lo, unsigned hi)
+{
+	uint64_t upto_hi = hi == 64 ? ~UINT64_C(0) : (UINT64_C(1) << hi) - 1;
+	return upto_hi & ~((UINT64_C(1) << lo) - 1);
+}
+
+void hs_page_bits_set_range(hs_page_bits *b, unsigned i, unsigned n);
+void hs_page_bits_clear_range(hs_page_bits *b, unsigned i, unsigned n);
+unsigned hs_page_bits_popcnt_range(const hs_page_bits *b, unsigned i, unsigned n);
+
+static inline void hs_page_bits_set_all(hs_page_bits *b)
+{
+	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS; k++)
+		b->w[k] = ~UINT64_C(0);
+}
+
+static inline void hs_page_bits_clear_all(hs_page_bits *b)
+{
+	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS; k++)
+		b->w[k] = 0;
+}
+
+/* The 64-bit word holding page i (Go's block64 / pages64). */
+static inline uint64_t hs_page_bits_block64(const hs_page_bits *b, unsigned i)
+{
+	return b->w[i / 64];
+}
+
+/* --- pallocBits: summaries and searches -------------------------------- */
+
+/* The (start, max, end) summary of the chunk's free pages. Mirrors summarize. */
+hs_palloc_sum hs_palloc_bits_summarize(const hs_palloc_bits *b);
+
+/*
+ * hs_palloc_bits_find returns the index of the first run of npages free pages at
+ * or after search_idx's word, or HS_PALLOC_NOT_FOUND. search_idx is a hint in
+ * Go's sense: every page below it is known to be allocated. *new_search_idx
+ * receives the first free page the search saw (HS_PALLOC_NOT_FOUND if none),
+ * which is a valid new hint. 1 <= npages <= 512. Mirrors pallocBits.find: one
+ * page, up to 64 pages (runs may straddle two words) and more than 64 pages use
+ * three different loops.
+ */
+unsigned hs_palloc_bits_find(const hs_palloc_bits *b, unsigned npages, unsigned search_idx,
+			     unsigned *new_search_idx);
+
+/* --- pallocData: allocation keeps the scavenged bitmap consistent ------ */
+
+static inline void hs_palloc_data_alloc_range(hs_palloc_data *d, unsigned i, unsigned n)
+{
+	hs_page_bits_set_range(&d->alloc, i, n);
+	hs_page_bits_clear_range(&d->scavenged, i, n);
+}
+
+static inline void hs_palloc_data_alloc_all(hs_palloc_data *d)
+{
+	hs_page_bits_set_all(&d->alloc);
+	hs_page_bits_clear_all(&d->scavenged);
+}
+
+#endif /* HS_PALLOCBITS_H */
