@@ -38,7 +38,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c
 CLI_SRCS := cli/heapscope.c cli/cmd_pagealloc.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
-	test_pagecache test_differential test_badfree
+	test_pagecache test_differential
 TEST_SUPPORT := tests/unit/oracle.c
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)

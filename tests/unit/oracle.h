@@ -1,0 +1,51 @@
+/*
+ * tests/unit/oracle.h — slow, obviously correct versions of the page allocator's
+ * bit tricks (Go's SummarizeSlow and friends), and the helpers every unit test
+ * shares. The oracles work one page at a time, so a reader can check them by eye;
+ * the fast code is tested against them.
+ */
+#ifndef HS_TEST_ORACLE_H
+#define HS_TEST_ORACLE_H
+
+#include <stdint.h>
+
+#include "heapscope/pagealloc.h"
+#include "pallocbits.h"
+
+/* Page i of a 512-page bitmap: 1 = allocated. */
+unsigned oracle_bit(const uint64_t w[8], unsigned i);
+
+/* Longest run of 1 bits in x, one bit at a time. */
+unsigned oracle_max_run64(uint64_t x);
+/* Lowest start of n consecutive 1 bits in x, or 64. */
+unsigned oracle_find_bit_range64(uint64_t x, unsigned n);
+/* (start, max, end) of the free pages, page by page. */
+hs_pam_sum oracle_summarize(const uint64_t w[8]);
+/* First run of npages free pages starting at or after page `from`, or ~0u. */
+unsigned oracle_find(const uint64_t w[8], unsigned npages, unsigned from);
+/*
+ * (start, max, end) of the free pages of a bitmap of any length (npages bits in
+ * w[], 1 = allocated). merge(summaries of the parts) must equal this of the whole,
+ * which is how merging is tested.
+ */
+hs_pam_sum oracle_summarize_n(const uint64_t *w, unsigned long npages);
+
+/* A deterministic generator (splitmix64) so that every random test is seeded. */
+uint64_t oracle_rand(uint64_t *state);
+
+/*
+ * Runs fn(arg) in a child process and returns 1 if the child was killed by
+ * SIGABRT and its stderr contains `want`; the child's stderr is copied into
+ * out (NUL-terminated, truncated to outlen).
+ */
+int oracle_expect_abort(void (*fn)(void *), void *arg, const char *want, char *out, size_t outlen);
+
+/* Fails the current cmocka test with the checker's message if p is inconsistent. */
+#define CHECK_INVARIANTS(p)                                                   \
+	do {                                                                  \
+		char msg_[256];                                               \
+		if (hs_pam_check((p), msg_, sizeof msg_) != 0)                \
+			fail_msg("invariant violated: %s", msg_);             \
+	} while (0)
+
+#endif /* HS_TEST_ORACLE_H */
