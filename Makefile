@@ -36,7 +36,7 @@ ARCH_DEF_32bit := -DHS_ARCH_32BIT
 
 CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pallocbits.c \
 	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c
-CLI_SRCS := cli/heapscope.c cli/cmd_pagealloc.c
+CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential
 TEST_SUPPORT := tests/unit/oracle.c

@@ -1,0 +1,25 @@
+/*
+ * cli/cli.h — what the heapscope command's subcommands share: the entry point
+ * each one implements, and the option parsing helpers that give every bad
+ * argument the same one-line error and exit status 2.
+ */
+#ifndef HS_CLI_H
+#define HS_CLI_H
+
+#include <stdint.h>
+
+#define HS_VERSION "0.1.0"
+
+/* Exit statuses: 0 success, 1 the command ran and found a problem, 2 bad usage or input. */
+enum { HS_EXIT_OK = 0, HS_EXIT_FAIL = 1, HS_EXIT_USAGE = 2 };
+
+/* Prints "heapscope: <message>" on stderr and exits with status 2. */
+__attribute__((noreturn, format(printf, 1, 2))) void hs_cli_usage_error(const char *fmt, ...);
+
+/* Parses an unsigned integer option value (decimal or 0x hex) in [min, max], or
+ * exits with a message naming the option. */
+uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, uint64_t max);
+
+int hs_cmd_demo(int argc, char **argv);
+
+#endif /* HS_CLI_H */

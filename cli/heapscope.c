@@ -1,0 +1,54 @@
+/*
+ * cli/heapscope.c — the heapscope command: dispatches to a subcommand.
+ *
+ * Subcommands are listed once, in the table below, with their one-line help;
+ * `heapscope --help` prints the table and `heapscope CMD --help` the command's
+ * own usage.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "heapscope/pagealloc.h"
+
+typedef struct command {
+	const char *name;
+	int (*run)(int argc, char **argv);
+	const char *help;
+} command;
+
+static const command commands[] = {
+	{ "demo", hs_cmd_demo, "watch Go's page allocator (metadata-only) under a phased workload" },
+};
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: heapscope [--version] [--help] COMMAND [ARGS...]\n\n"
+		   "heapscope is Go's runtime heap rebuilt in C, with its insides made visible.\n\n"
+		   "commands:\n");
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+	fprintf(f, "\nRun 'heapscope COMMAND --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return HS_EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return HS_EXIT_OK;
+	}
+	if (strcmp(argv[1], "--version") == 0) {
+		printf("heapscope %s (%s, heapAddrBits %u, %u summary levels)\n", HS_VERSION, hs_pam_arch(),
+		       hs_pam_heap_addr_bits(), hs_pam_levels());
+		return HS_EXIT_OK;
+	}
+	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+		if (strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].run(argc - 1, argv + 1);
+	}
+	hs_cli_usage_error("unknown command '%s' (see 'heapscope --help')", argv[1]);
+}
