@@ -71,10 +71,18 @@ static inline unsigned hs_clz64(uint64_t x)
 	return x == 0 ? 64 : (unsigned)__builtin_clzll(x);
 }
 
+/*
+ * Without -mpopcnt (the x86-64 baseline lacks the instruction) GCC's builtin is an
+ * out-of-line libgcc call; the inline SWAR form is faster than that call.
+ */
+#if defined(__POPCNT__) || !defined(__x86_64__)
 static inline unsigned hs_popcount64(uint64_t x)
 {
 	return (unsigned)__builtin_popcountll(x);
 }
+#else
+#define hs_popcount64 hs_popcount64_portable
+#endif
 #endif
 
 /*
@@ -82,19 +90,23 @@ static inline unsigned hs_popcount64(uint64_t x)
  * consecutive 1 bits in c, or 64 if there is none. n must be in [1, 64].
  * Mirrors Go's findBitRange64.
  *
- * After the loop, bit i of c is set exactly when bits [i, i+have) of the input
- * were all set. Each step doubles `have` by and-ing c with itself shifted by
- * `have`, until the next step would overshoot; the last step shifts by the
- * remainder. That is O(log n) steps instead of n-1 shift-and-ands.
+ * Bit i of c stays set exactly while bits [i, i+have) of the input are all set.
+ * Each step doubles `have` by and-ing c with itself shifted by `have`; once the
+ * remaining length fits within what is known, one last shift by the remainder
+ * finishes (a shift by 0 when n == 1). O(log n) steps instead of n-1.
  */
 static inline unsigned hs_find_bit_range64(uint64_t c, unsigned n)
 {
+	unsigned left = n - 1; /* run length still to check beyond `have` */
 	unsigned have = 1;
-	while (have < n && c != 0) {
-		unsigned step = have <= n - have ? have : n - have;
-		c &= c >> step;
-		have += step;
+	while (left > have) {
+		c &= c >> have;
+		if (c == 0)
+			return 64;
+		left -= have;
+		have <<= 1;
 	}
+	c &= c >> left;
 	return hs_ctz64(c);
 }
 

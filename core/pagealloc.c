@@ -212,14 +212,24 @@ void hs_pagealloc_grow(hs_pagealloc *p, uintptr_t base, uintptr_t size)
 
 /* --- summaries ---------------------------------------------------------- */
 
-/* Recomputes the leaves of chunks [sc, ec]; Go's three paths. */
-static void update_leaves(hs_pagealloc *p, hs_chunk_idx sc, hs_chunk_idx ec, int contig, int alloc)
+/*
+ * Recomputes the leaves of chunks [sc, ec]; Go's three paths. One difference: a
+ * contiguous change inside one chunk derives the new leaf from the old one and
+ * the bitmap around the change (hs_palloc_bits_summarize_after) instead of
+ * summarizing the whole chunk, which is most of the cost of a small alloc or free.
+ */
+static void update_leaves(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int contig, int alloc)
 {
+	hs_off_addr off = hs_off(base), last = off + (npages << HS_PAGE_SHIFT) - 1;
+	hs_chunk_idx sc = off >> HS_LOG_PALLOC_CHUNK_BYTES, ec = last >> HS_LOG_PALLOC_CHUNK_BYTES;
 	hs_palloc_sum *leaf = p->summary[HS_LEAF_LEVEL];
 
 	if (sc == ec) {
 		/* Fast path: one chunk. */
-		leaf[sc] = hs_palloc_bits_summarize(&hs_pagealloc_chunk_of(p, sc)->alloc);
+		const hs_palloc_bits *b = &hs_pagealloc_chunk_of(p, sc)->alloc;
+		leaf[sc] = contig ? hs_palloc_bits_summarize_after(b, leaf[sc], hs_chunk_page_index(base),
+								   (unsigned)npages, alloc)
+				  : hs_palloc_bits_summarize(b);
 	} else if (contig) {
 		/* Slow contiguous path: the chunks strictly inside became wholly
 		 * allocated or wholly free, so only the two ends need summarizing. */
@@ -243,14 +253,10 @@ void hs_pagealloc_update(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int 
 	hs_off_addr off = hs_off(base), last = off + (npages << HS_PAGE_SHIFT) - 1;
 	hs_chunk_idx sc = off >> HS_LOG_PALLOC_CHUNK_BYTES, ec = last >> HS_LOG_PALLOC_CHUNK_BYTES;
 
-	if (sc == ec) {
-		hs_palloc_sum before = p->summary[HS_LEAF_LEVEL][sc];
-		update_leaves(p, sc, ec, contig, alloc);
-		if (before == p->summary[HS_LEAF_LEVEL][sc])
-			return;
-	} else {
-		update_leaves(p, sc, ec, contig, alloc);
-	}
+	hs_palloc_sum before = p->summary[HS_LEAF_LEVEL][sc];
+	update_leaves(p, base, npages, contig, alloc);
+	if (sc == ec && before == p->summary[HS_LEAF_LEVEL][sc])
+		return; /* nothing above can change */
 
 	/* Merge upward; a level that did not change cannot change the ones above. */
 	int changed = 1;
@@ -304,7 +310,16 @@ uintptr_t hs_pagealloc_alloc_range(hs_pagealloc *p, uintptr_t base, uintptr_t np
 	hs_assert_lock_held(p->lock);
 
 	uintptr_t scav = 0;
-	HS_FOR_EACH_CHUNK_SEGMENT(p, base, npages, HS_ALLOC_SEGMENT);
+	if (npages == 1) {
+		/* Fast path: one bit, known exactly (as in free). */
+		hs_palloc_data *d = hs_pagealloc_chunk_of(p, hs_chunk_index(base));
+		unsigned i = hs_chunk_page_index(base);
+		scav = hs_page_bits_get(&d->scavenged, i);
+		hs_page_bits_set(&d->alloc, i);
+		hs_page_bits_clear(&d->scavenged, i);
+	} else {
+		HS_FOR_EACH_CHUNK_SEGMENT(p, base, npages, HS_ALLOC_SEGMENT);
+	}
 	hs_pagealloc_update(p, base, npages, 1, 1);
 	return scav << HS_PAGE_SHIFT;
 }

@@ -150,7 +150,8 @@ static inline hs_palloc_data *hs_pagealloc_chunk_of(const hs_pagealloc *p, hs_ch
 void hs_pagealloc_grow(hs_pagealloc *p, uintptr_t base, uintptr_t size);
 
 /* Recomputes the summaries over [base, base+npages*pageSize) after the bitmaps
- * changed. contig: the change was one contiguous alloc (alloc != 0) or free. */
+ * changed. contig: the change was one contiguous alloc (alloc != 0) of pages that
+ * were all free, or free of pages that were all allocated; otherwise anything. */
 void hs_pagealloc_update(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int contig, int alloc);
 
 /* Marks [base, base+npages) allocated; returns how many of its bytes were scavenged. */

@@ -10,7 +10,7 @@
  */
 #include "pallocbits.h"
 
-/* Applies fn(word_index, mask) to each word that [i, i+n) touches. */
+/* Applies body(word_index, mask) to each word that [i, i+n) touches. */
 #define HS_FOR_EACH_WORD_MASK(i, n, body)                                                  \
 	do {                                                                               \
 		unsigned first_ = (i) / 64, last_ = ((i) + (n) - 1) / 64;                  \
@@ -26,17 +26,17 @@
 #define HS_CLEAR_BODY(k, m) (b->w[k] &= ~(m))
 #define HS_POPCNT_BODY(k, m) (s += hs_popcount64(b->w[k] & (m)))
 
-void hs_page_bits_set_range(hs_page_bits *b, unsigned i, unsigned n)
+void hs_page_bits_set_range_slow(hs_page_bits *b, unsigned i, unsigned n)
 {
 	HS_FOR_EACH_WORD_MASK(i, n, HS_SET_BODY);
 }
 
-void hs_page_bits_clear_range(hs_page_bits *b, unsigned i, unsigned n)
+void hs_page_bits_clear_range_slow(hs_page_bits *b, unsigned i, unsigned n)
 {
 	HS_FOR_EACH_WORD_MASK(i, n, HS_CLEAR_BODY);
 }
 
-unsigned hs_page_bits_popcnt_range(const hs_page_bits *b, unsigned i, unsigned n)
+unsigned hs_page_bits_popcnt_range_slow(const hs_page_bits *b, unsigned i, unsigned n)
 {
 	unsigned s = 0;
 	HS_FOR_EACH_WORD_MASK(i, n, HS_POPCNT_BODY);
@@ -46,10 +46,11 @@ unsigned hs_page_bits_popcnt_range(const hs_page_bits *b, unsigned i, unsigned n
 /*
  * Summarize in two passes. The first finds start, end, and every run that touches
  * a word boundary (the free bits at the top of one word plus those at the bottom
- * of the next, across any number of wholly free words). The second looks for a
- * longer run strictly inside a word, but only in words that could hold one: a
- * word with no more free bits than the current max cannot, and a run strictly
- * inside a word is at most 62 long.
+ * of the next, across any number of wholly free words). Those include each
+ * word's own edge runs, so the second pass only looks for a longer run strictly
+ * inside a word, and only where one could be: strictly between the word's lowest
+ * and highest allocated bits (a span of at most 62), and only after a cheap test
+ * that some run there beats the current max.
  */
 hs_palloc_sum hs_palloc_bits_summarize(const hs_palloc_bits *b)
 {
@@ -74,15 +75,72 @@ hs_palloc_sum hs_palloc_bits_summarize(const hs_palloc_bits *b)
 	if (cur > max)
 		max = cur;
 
-	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS && max < 62; k++) {
+	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS; k++) {
 		uint64_t x = b->w[k];
-		if (64 - hs_popcount64(x) <= max)
+		if (x == 0 || 64 - hs_ctz64(x) - hs_clz64(x) <= max + 2)
 			continue;
-		unsigned run = hs_max_run64(~x);
-		if (run > max)
-			max = run;
+		if (hs_find_bit_range64(~x, max + 1) < 64)
+			max = hs_max_run64(~x);
 	}
 	return hs_palloc_sum_pack(start, max, cur);
+}
+
+/* Free pages immediately below page i (0 when i == 0 or page i-1 is allocated). */
+static unsigned free_run_below(const hs_palloc_bits *b, unsigned i)
+{
+	unsigned run = 0;
+	while (i > 0) {
+		unsigned have = (i - 1) % 64 + 1; /* pages of this word below i */
+		uint64_t x = b->w[(i - 1) / 64] << (64 - have);
+		unsigned z = hs_clz64(x);
+		if (z < have)
+			return run + z;
+		run += have;
+		i -= have;
+	}
+	return run;
+}
+
+/* Free pages from page i upward (0 when i == 512 or page i is allocated). */
+static unsigned free_run_from(const hs_palloc_bits *b, unsigned i)
+{
+	unsigned run = 0;
+	while (i < HS_PALLOC_CHUNK_PAGES) {
+		unsigned have = 64 - i % 64; /* pages of this word from i */
+		unsigned z = hs_ctz64(b->w[i / 64] >> (i % 64));
+		if (z < have)
+			return run + z;
+		run += have;
+		i += have;
+	}
+	return run;
+}
+
+hs_palloc_sum hs_palloc_bits_summarize_after(const hs_palloc_bits *b, hs_palloc_sum old, unsigned i,
+					     unsigned n, int alloc)
+{
+	unsigned left = free_run_below(b, i), right = free_run_from(b, i + n);
+	unsigned run = left + n + right, first = i - left;
+	unsigned start = hs_palloc_sum_start(old), max = hs_palloc_sum_max(old), end = hs_palloc_sum_end(old);
+
+	if (alloc) {
+		/* [first, first+run) was a free run; now [first, i) and [i+n, first+run). */
+		if (run >= max)
+			return hs_palloc_bits_summarize(b);
+		if (first == 0)
+			start = left;
+		if (first + run == HS_PALLOC_CHUNK_PAGES)
+			end = right;
+	} else {
+		/* [first, first+run) is now one free run. */
+		if (run > max)
+			max = run;
+		if (first == 0)
+			start = run;
+		if (first + run == HS_PALLOC_CHUNK_PAGES)
+			end = run;
+	}
+	return hs_palloc_sum_pack(start, max, end);
 }
 
 /* One page: the first word with a zero bit. */

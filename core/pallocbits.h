@@ -71,9 +71,40 @@ static inline uint64_t hs_word_mask(unsigned lo, unsigned hi)
 	return upto_hi & ~((UINT64_C(1) << lo) - 1);
 }
 
-void hs_page_bits_set_range(hs_page_bits *b, unsigned i, unsigned n);
-void hs_page_bits_clear_range(hs_page_bits *b, unsigned i, unsigned n);
-unsigned hs_page_bits_popcnt_range(const hs_page_bits *b, unsigned i, unsigned n);
+/* Out-of-line forms for ranges that cross a word boundary. */
+void hs_page_bits_set_range_slow(hs_page_bits *b, unsigned i, unsigned n);
+void hs_page_bits_clear_range_slow(hs_page_bits *b, unsigned i, unsigned n);
+unsigned hs_page_bits_popcnt_range_slow(const hs_page_bits *b, unsigned i, unsigned n);
+
+/* Fast path: most ranges (every span of up to a few dozen pages that does not
+ * straddle) sit inside one word and take a single masked operation. */
+static inline int hs_page_bits_one_word(unsigned i, unsigned n)
+{
+	return i % 64 + n <= 64;
+}
+
+static inline void hs_page_bits_set_range(hs_page_bits *b, unsigned i, unsigned n)
+{
+	if (hs_page_bits_one_word(i, n))
+		b->w[i / 64] |= hs_word_mask(i % 64, i % 64 + n);
+	else
+		hs_page_bits_set_range_slow(b, i, n);
+}
+
+static inline void hs_page_bits_clear_range(hs_page_bits *b, unsigned i, unsigned n)
+{
+	if (hs_page_bits_one_word(i, n))
+		b->w[i / 64] &= ~hs_word_mask(i % 64, i % 64 + n);
+	else
+		hs_page_bits_clear_range_slow(b, i, n);
+}
+
+static inline unsigned hs_page_bits_popcnt_range(const hs_page_bits *b, unsigned i, unsigned n)
+{
+	if (hs_page_bits_one_word(i, n))
+		return hs_popcount64(b->w[i / 64] & hs_word_mask(i % 64, i % 64 + n));
+	return hs_page_bits_popcnt_range_slow(b, i, n);
+}
 
 static inline void hs_page_bits_set_all(hs_page_bits *b)
 {
@@ -97,6 +128,18 @@ static inline uint64_t hs_page_bits_block64(const hs_page_bits *b, unsigned i)
 
 /* The (start, max, end) summary of the chunk's free pages. Mirrors summarize. */
 hs_palloc_sum hs_palloc_bits_summarize(const hs_palloc_bits *b);
+
+/*
+ * The summary after a contiguous change to [i, i+n), derived from the summary
+ * before it and the free runs that border the range now, without rescanning the
+ * chunk. alloc: the range was wholly free and is now allocated; the old summary's
+ * max can only be lost if the run it was carved from was a longest run, and only
+ * then is the chunk summarized again. Free: the range was wholly allocated and is
+ * now free; the freed run joins its neighbours and the result is exact.
+ * Equals hs_palloc_bits_summarize(b) (the checker and tests hold it to that).
+ */
+hs_palloc_sum hs_palloc_bits_summarize_after(const hs_palloc_bits *b, hs_palloc_sum old, unsigned i,
+					     unsigned n, int alloc);
 
 /*
  * hs_palloc_bits_find returns the index of the first run of npages free pages at
