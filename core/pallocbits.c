@@ -213,7 +213,9 @@ static unsigned find_large_n(const hs_palloc_bits *b, unsigned npages, unsigned 
 		size = hs_clz64(x);
 		base = k * 64 + 64 - size;
 	}
-	return size >= npages ? base : HS_PALLOC_NOT_FOUND;
+	/* A run reaching the chunk's end was already returned when its last word was
+	 * seen: a run that starts in the last word is shorter than 64 < npages. */
+	return HS_PALLOC_NOT_FOUND;
 }
 
 unsigned hs_palloc_bits_find(const hs_palloc_bits *b, unsigned npages, unsigned search_idx,
