@@ -39,7 +39,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential
-TEST_SUPPORT := tests/unit/oracle.c
+TEST_SUPPORT := tests/unit/oracle.c tests/unit/scenario.c
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
@@ -62,7 +62,7 @@ $(BUILD)/$(1)/%.o: %.c
 $(BUILD)/$(1)/libcore.a: $(addprefix $(BUILD)/$(1)/,$(CORE_SRCS:.c=.o))
 	$(Q)rm -f $$@ && ar rcs $$@ $$^
 
-$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/unit/%.o $(BUILD)/$(1)/tests/unit/oracle.o $(BUILD)/$(1)/libcore.a
+$(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/unit/%.o $(addprefix $(BUILD)/$(1)/,$(TEST_SUPPORT:.c=.o)) $(BUILD)/$(1)/libcore.a
 	@mkdir -p $$(@D)
 	$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(CMOCKA_LIBS) $(LDLIBS_CORE)
 

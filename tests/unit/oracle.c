@@ -75,6 +75,58 @@ uint64_t oracle_rand(uint64_t *state)
 	return z ^ (z >> 31);
 }
 
+/* The styles of oracle_random_chunk, by how much of the chunk is allocated. */
+static const struct chunk_mode {
+	enum { CHUNK_FREE, CHUNK_AND, CHUNK_OR, CHUNK_FULL, CHUNK_RUNS } kind;
+	unsigned n; /* AND, OR: random words per word; RUNS: the longest run */
+} chunk_modes[] = {
+	{ CHUNK_FREE, 0 },
+	{ CHUNK_AND, 4 }, /* 1/16 allocated */
+	{ CHUNK_AND, 3 }, /* 1/8 */
+	{ CHUNK_AND, 2 }, /* 1/4 */
+	{ CHUNK_AND, 1 }, /* 1/2 */
+	{ CHUNK_OR, 2 },  /* 3/4 */
+	{ CHUNK_OR, 3 },  /* 7/8 */
+	{ CHUNK_OR, 4 },  /* 15/16 */
+	{ CHUNK_FULL, 0 },
+	{ CHUNK_RUNS, 6 },
+	{ CHUNK_RUNS, 8 },
+	{ CHUNK_RUNS, 64 },
+	{ CHUNK_RUNS, 70 },
+	{ CHUNK_RUNS, 250 },
+	{ CHUNK_RUNS, 300 },
+};
+_Static_assert(sizeof chunk_modes / sizeof chunk_modes[0] == ORACLE_CHUNK_MODES, "one entry per mode");
+
+void oracle_random_chunk(uint64_t w[8], unsigned mode, uint64_t *seed)
+{
+	const struct chunk_mode *m = &chunk_modes[mode % ORACLE_CHUNK_MODES];
+
+	for (unsigned k = 0; k < 8; k++) {
+		uint64_t x = m->kind == CHUNK_FULL ? ~UINT64_C(0) : 0;
+		if (m->kind == CHUNK_AND || m->kind == CHUNK_OR) {
+			x = oracle_rand(seed);
+			for (unsigned d = 1; d < m->n; d++)
+				x = m->kind == CHUNK_AND ? x & oracle_rand(seed) : x | oracle_rand(seed);
+		}
+		w[k] = x;
+	}
+	if (m->kind == CHUNK_RUNS) {
+		unsigned p = 0, alloc = (unsigned)(oracle_rand(seed) & 1);
+		while (p < 512) {
+			unsigned len = 1 + (unsigned)(oracle_rand(seed) % m->n);
+			if (len > 512 - p)
+				len = 512 - p;
+			if (alloc) {
+				for (unsigned i = p; i < p + len; i++)
+					w[i / 64] |= UINT64_C(1) << (i % 64);
+			}
+			p += len;
+			alloc ^= 1;
+		}
+	}
+}
+
 int oracle_expect_abort(void (*fn)(void *), void *arg, const char *want, char *out, size_t outlen)
 {
 	int fds[2];

@@ -34,6 +34,16 @@ hs_pam_sum oracle_summarize_n(const uint64_t *w, unsigned long npages);
 uint64_t oracle_rand(uint64_t *state);
 
 /*
+ * A random 512-page chunk bitmap (1 = allocated) in one of ORACLE_CHUNK_MODES
+ * styles, drawn from *seed: wholly free; each word the AND or the OR of up to
+ * four random words (1/16, 1/8, 1/4, 1/2, 3/4, 7/8, 15/16 of the pages
+ * allocated); wholly allocated; or alternating allocated and free runs of 1 to
+ * 6, 8, 64, 70, 250 or 300 pages. mode is taken modulo ORACLE_CHUNK_MODES.
+ */
+#define ORACLE_CHUNK_MODES 15
+void oracle_random_chunk(uint64_t w[8], unsigned mode, uint64_t *seed);
+
+/*
  * Runs fn(arg) in a child process and returns 1 if the child was killed by
  * SIGABRT and its stderr contains `want`; the child's stderr is copied into
  * out (NUL-terminated, truncated to outlen).

@@ -16,7 +16,8 @@
  *
  * Every address is derived from hs_pam_chunk_base(BaseChunkIdx + k), so the same
  * tables run in all three arch configurations; a case whose chunks lie beyond a
- * 32-bit address space is skipped there, as Go skips it.
+ * 32-bit address space is skipped there, as Go skips it. The fixtures, the chunk
+ * tables and the chunk checks are scenario.c's, shared with test_pagecache.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,134 +32,13 @@
 
 #include "heapscope/pagealloc.h"
 #include "oracle.h"
+#include "scenario.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-#define CP 512u /* pages per chunk, Go's PallocChunkPages */
-#define MAX_RANGES 4
-#define MAX_CHUNKS 8
 #define MAX_OPS 32
-/* Go's sumsPerPhysPage for a 4 KiB page: the alignment of DiscontiguousMappedSumBoundary. */
-#define SUMS_PER_PHYS_PAGE 512u
 
-static uint64_t g_base_chunk; /* Go's BaseChunkIdx for this configuration */
-static uint64_t g_nchunks;    /* chunks in the whole address space */
-static uint64_t g_sbase;      /* chunk that offset 0 of the running case names */
-static hs_pam *g_pam;	      /* the allocator under test; destroyed after each test */
-
-/* --- addresses ----------------------------------------------------------------- */
-
-static uint64_t chunk_idx(int64_t off)
-{
-	return g_sbase + (uint64_t)off;
-}
-
-static uintptr_t addr_at(int64_t off, unsigned long page)
-{
-	return hs_pam_chunk_base(chunk_idx(off)) + (uintptr_t)page * hs_pam_page_size();
-}
-
-static int chunk_fits(int64_t off)
-{
-	int64_t c = (int64_t)g_sbase + off;
-	return c >= 0 && (uint64_t)c < g_nchunks;
-}
-
-/* --- fixtures ------------------------------------------------------------------- */
-
-static int group_setup(void **state)
-{
-	(void)state;
-	uintptr_t prefix = hs_pam_heap_addr_bits() == 32 ? 0x100 : 0xc000;
-	g_base_chunk = hs_pam_chunk_index(prefix * hs_pam_chunk_bytes());
-	g_nchunks = (uint64_t)hs_pam_level_entries(hs_pam_levels() - 1);
-	g_sbase = g_base_chunk;
-	if (hs_pam_chunk_pages() != CP || hs_pam_page_size() != 8192) {
-		print_error("unexpected geometry: %u pages per chunk, page size %lu\n", hs_pam_chunk_pages(),
-			    (unsigned long)hs_pam_page_size());
-		return -1;
-	}
-	print_message("configuration %s: BaseChunkIdx %#" PRIx64 " of %#" PRIx64 " chunks, %u levels\n",
-		      hs_pam_arch(), g_base_chunk, g_nchunks, hs_pam_levels());
-	return 0;
-}
-
-static int drop_pam(void **state)
-{
-	(void)state;
-	hs_pam_destroy(g_pam);
-	g_pam = NULL;
-	g_sbase = g_base_chunk;
-	return 0;
-}
-
-/* --- chunk states ----------------------------------------------------------------- */
-
-/* One chunk of a scenario: its state before, and the state required after. */
-struct chunk_spec {
-	int present;
-	int64_t off;
-	hs_pam_bit_range alloc[MAX_RANGES], scav[MAX_RANGES];
-	hs_pam_bit_range after[MAX_RANGES], after_scav[MAX_RANGES];
-};
-
-#define C(o) .present = 1, .off = (o)
-#define FULL { { 0, CP } }
-
-static void set_ranges(uint64_t w[8], const hs_pam_bit_range *r)
-{
-	for (size_t k = 0; k < MAX_RANGES; k++) {
-		for (unsigned i = r[k].i; i < r[k].i + r[k].n; i++)
-			w[i / 64] |= UINT64_C(1) << (i % 64);
-	}
-}
-
-static size_t nchunks_of(const struct chunk_spec *cs)
-{
-	size_t n = 0;
-	while (n < MAX_CHUNKS && cs[n].present)
-		n++;
-	return n;
-}
-
-static hs_pam *build(const struct chunk_spec *cs)
-{
-	hs_pam_chunk_init init[MAX_CHUNKS];
-	size_t n = nchunks_of(cs);
-	for (size_t k = 0; k < n; k++) {
-		init[k] = (hs_pam_chunk_init){
-			.base = addr_at(cs[k].off, 0),
-			.alloc = cs[k].alloc,
-			.nalloc = MAX_RANGES,
-			.scav = cs[k].scav,
-			.nscav = MAX_RANGES,
-		};
-	}
-	hs_pam *p = NULL;
-	int err = hs_pam_new(init, n, &p);
-	if (err != 0)
-		fail_msg("hs_pam_new of %zu chunks: error %d", n, err);
-	g_pam = p;
-	CHECK_INVARIANTS(p);
-	return p;
-}
-
-static void expect_chunk(hs_pam *p, int64_t off, const uint64_t want_a[8], const uint64_t want_s[8],
-			 const char *ctx)
-{
-	uint64_t a[8], s[8];
-	int err = hs_pam_chunk_bitmaps(p, chunk_idx(off), a, s);
-	if (err != 0)
-		fail_msg("%s: chunk base+%#llx: hs_pam_chunk_bitmaps returned %d", ctx, (long long)off, err);
-	for (unsigned w = 0; w < 8; w++) {
-		if (a[w] != want_a[w])
-			fail_msg("%s: chunk base+%#llx pages %u-%u allocated: got %016" PRIx64 ", want %016" PRIx64,
-				 ctx, (long long)off, 64 * w, 64 * w + 63, a[w], want_a[w]);
-		if (s[w] != want_s[w])
-			fail_msg("%s: chunk base+%#llx pages %u-%u scavenged: got %016" PRIx64 ", want %016" PRIx64,
-				 ctx, (long long)off, 64 * w, 64 * w + 63, s[w], want_s[w]);
-	}
-}
+/* --- checks ---------------------------------------------------------------------- */
 
 struct chunk_range {
 	int64_t lo, hi; /* chunk offsets [lo, hi) */
@@ -171,7 +51,7 @@ static void expect_in_use(hs_pam *p, const struct chunk_range *want, size_t nwan
 	if (n != nwant)
 		fail_msg("%s: %zu in-use ranges, want %zu", ctx, n, nwant);
 	for (size_t k = 0; k < n; k++) {
-		uintptr_t b = addr_at(want[k].lo, 0), l = addr_at(want[k].hi, 0);
+		uintptr_t b = scenario_addr_at(want[k].lo, 0), l = scenario_addr_at(want[k].hi, 0);
 		if (got[k].base != b || got[k].limit != l)
 			fail_msg("%s: in-use range #%zu is [%#" PRIxPTR ", %#" PRIxPTR "), want [%#" PRIxPTR
 				 ", %#" PRIxPTR ")",
@@ -209,36 +89,31 @@ static size_t merged_ranges(const int64_t *offs, size_t n, struct chunk_range *o
  */
 static void expect_after(hs_pam *p, const struct chunk_spec *cs, int keep_scav, const char *ctx)
 {
-	size_t n = nchunks_of(cs);
-	int64_t offs[MAX_CHUNKS];
-	struct chunk_range r[MAX_CHUNKS];
-	for (size_t k = 0; k < n; k++) {
-		uint64_t a[8] = { 0 }, s[8] = { 0 };
-		set_ranges(a, cs[k].after);
-		set_ranges(s, keep_scav ? cs[k].scav : cs[k].after_scav);
-		for (unsigned w = 0; w < 8; w++)
-			s[w] &= ~a[w];
-		expect_chunk(p, cs[k].off, a, s, ctx);
+	size_t n = scenario_nchunks(cs);
+	int64_t offs[SCENARIO_MAX_CHUNKS];
+	struct chunk_range r[SCENARIO_MAX_CHUNKS];
+	scenario_expect_after_chunks(p, cs, keep_scav, ctx);
+	for (size_t k = 0; k < n; k++)
 		offs[k] = cs[k].off;
-	}
 	size_t nr = merged_ranges(offs, n, r);
 	expect_in_use(p, r, nr, ctx);
 }
 
 /* What a failed allocation must leave alone. */
 struct snapshot {
-	uint64_t a[MAX_CHUNKS][8], s[MAX_CHUNKS][8];
-	hs_pam_sum leaf[MAX_CHUNKS];
+	uint64_t a[SCENARIO_MAX_CHUNKS][8], s[SCENARIO_MAX_CHUNKS][8];
+	hs_pam_sum leaf[SCENARIO_MAX_CHUNKS];
 	size_t in_use;
 };
 
 static void take_snapshot(hs_pam *p, const struct chunk_spec *cs, struct snapshot *sn)
 {
-	size_t n = nchunks_of(cs);
+	size_t n = scenario_nchunks(cs);
 	memset(sn, 0, sizeof *sn);
 	for (size_t k = 0; k < n; k++) {
-		assert_int_equal(hs_pam_chunk_bitmaps(p, chunk_idx(cs[k].off), sn->a[k], sn->s[k]), 0);
-		assert_int_equal(hs_pam_summary(p, hs_pam_levels() - 1, chunk_idx(cs[k].off), &sn->leaf[k]), 0);
+		uint64_t idx = scenario_chunk_idx(cs[k].off);
+		assert_int_equal(hs_pam_chunk_bitmaps(p, idx, sn->a[k], sn->s[k]), 0);
+		assert_int_equal(hs_pam_summary(p, hs_pam_levels() - 1, idx, &sn->leaf[k]), 0);
 	}
 	hs_pam_addr_range dummy;
 	sn->in_use = hs_pam_in_use(p, &dummy, 0);
@@ -310,7 +185,7 @@ static void run_op(hs_pam *p, const struct chunk_spec *cs, const struct op *o, c
 	uintptr_t got, sc = 1;
 	switch (o->kind) {
 	case OP_ALLOC: {
-		uintptr_t want = addr_at(o->off, o->page);
+		uintptr_t want = scenario_addr_at(o->off, o->page);
 		got = hs_pam_alloc(p, o->npages, &sc);
 		if (got != want)
 			fail_msg("%s: alloc(%lu) = %#" PRIxPTR ", want %#" PRIxPTR " (chunk base+%#llx page %u)", ctx,
@@ -331,16 +206,16 @@ static void run_op(hs_pam *p, const struct chunk_spec *cs, const struct op *o, c
 		break;
 	}
 	case OP_FREE:
-		hs_pam_free(p, addr_at(o->off, o->page), o->npages);
+		hs_pam_free(p, scenario_addr_at(o->off, o->page), o->npages);
 		break;
 	case OP_SEARCH:
 		if (hs_pam_exhausted(p))
 			fail_msg("%s: heap exhausted, want searchAddr at chunk base+%#llx page %u", ctx,
 				 (long long)o->off, o->page);
 		got = hs_pam_search_addr(p);
-		if (got != addr_at(o->off, o->page))
+		if (got != scenario_addr_at(o->off, o->page))
 			fail_msg("%s: searchAddr %#" PRIxPTR ", want %#" PRIxPTR " (chunk base+%#llx page %u)", ctx,
-				 got, addr_at(o->off, o->page), (long long)o->off, o->page);
+				 got, scenario_addr_at(o->off, o->page), (long long)o->off, o->page);
 		break;
 	case OP_EXHAUSTED:
 		if (!hs_pam_exhausted(p))
@@ -350,7 +225,7 @@ static void run_op(hs_pam *p, const struct chunk_spec *cs, const struct op *o, c
 		unsigned leaf = hs_pam_levels() - 1;
 		unsigned top = o->to_root ? 0 : leaf - o->up;
 		for (int l = (int)(leaf - o->up); l >= (int)top; l--)
-			expect_sum(p, (unsigned)l, addr_at(o->off, 0), o->sum, ctx);
+			expect_sum(p, (unsigned)l, scenario_addr_at(o->off, 0), o->sum, ctx);
 		break;
 	}
 	case OP_END:
@@ -364,7 +239,7 @@ struct scenario {
 	const char *name;
 	int keep_scav;	    /* the after-state's scavenged ranges are the before-state's */
 	unsigned align;	    /* offsets count from BaseChunkIdx rounded down to this (0: none) */
-	struct chunk_spec chunks[MAX_CHUNKS];
+	struct chunk_spec chunks[SCENARIO_MAX_CHUNKS];
 	struct op ops[MAX_OPS];
 };
 
@@ -972,44 +847,18 @@ static const struct scenario alloc_free_scenarios[] = {
 	},
 };
 
-static int scenario_fits(const struct scenario *s, int64_t *bad)
-{
-	for (size_t k = 0; k < MAX_CHUNKS && s->chunks[k].present; k++) {
-		if (!chunk_fits(s->chunks[k].off)) {
-			*bad = s->chunks[k].off;
-			return 0;
-		}
-	}
-	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++) {
-		if (!chunk_fits(s->ops[k].off)) {
-			*bad = s->ops[k].off;
-			return 0;
-		}
-	}
-	return 1;
-}
-
-static void skip_unless_fits(const char *name, int fits, int64_t bad)
-{
-	if (fits)
-		return;
-	print_message("[  SKIP    ] %s: chunk %#" PRIx64 "+%#llx lies beyond the %#" PRIx64
-		      " chunks of this %u-bit address space (Go runs this case on 64-bit only)\n",
-		      name, g_sbase, (long long)bad, g_nchunks, hs_pam_heap_addr_bits());
-	skip();
-}
-
 static void run_scenario(void **state)
 {
 	const struct scenario *s = *state;
 	char ctx[160];
-	int64_t bad = 0;
 
-	g_sbase = s->align ? g_base_chunk & ~(uint64_t)(s->align - 1) : g_base_chunk;
-	int fits = scenario_fits(s, &bad);
-	skip_unless_fits(s->name, fits, bad);
+	scenario_set_align(s->align);
+	for (size_t k = 0; k < scenario_nchunks(s->chunks); k++)
+		scenario_skip_unless_fits(s->name, s->chunks[k].off);
+	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++)
+		scenario_skip_unless_fits(s->name, s->ops[k].off);
 
-	hs_pam *p = build(s->chunks);
+	hs_pam *p = scenario_build(s->chunks);
 	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++) {
 		snprintf(ctx, sizeof ctx, "%s, op #%zu", s->name, k + 1);
 		run_op(p, s->chunks, &s->ops[k], ctx);
@@ -1030,15 +879,15 @@ static const char *const exhaust_names[] = {
 static void test_exhaust(void **state)
 {
 	const unsigned long npages = *(const unsigned long *)*state;
-	struct chunk_spec cs[MAX_CHUNKS] = {
+	struct chunk_spec cs[SCENARIO_MAX_CHUNKS] = {
 		{ C(0) }, { C(1) }, { C(2) }, { C(3) },
 	};
 	char ctx[96];
 
-	hs_pam *p = build(cs);
+	hs_pam *p = scenario_build(cs);
 	unsigned long nalloc = 4 * CP / npages;
 	for (unsigned long i = 0; i < nalloc; i++) {
-		uintptr_t sc = 1, want = addr_at(0, i * npages);
+		uintptr_t sc = 1, want = scenario_addr_at(0, i * npages);
 		uintptr_t got = hs_pam_alloc(p, npages, &sc);
 		if (got != want)
 			fail_msg("exhaust/%lu: alloc #%lu = %#" PRIxPTR ", want %#" PRIxPTR, npages, i + 1, got, want);
@@ -1148,7 +997,7 @@ static hs_pam *new_empty(void)
 {
 	hs_pam *p = NULL;
 	assert_int_equal(hs_pam_new(NULL, 0, &p), 0);
-	g_pam = p;
+	scenario_set_pam(p);
 	CHECK_INVARIANTS(p);
 	assert_true(hs_pam_exhausted(p));
 	return p;
@@ -1159,8 +1008,8 @@ static void expect_fresh_chunk(hs_pam *p, int64_t off, const char *ctx)
 {
 	uint64_t a[8] = { 0 }, s[8];
 	memset(s, 0xff, sizeof s);
-	expect_chunk(p, off, a, s, ctx);
-	expect_sum(p, hs_pam_levels() - 1, addr_at(off, 0), (hs_pam_sum){ CP, CP, CP }, ctx);
+	scenario_expect_chunk(p, off, a, s, ctx);
+	expect_sum(p, hs_pam_levels() - 1, scenario_addr_at(off, 0), (hs_pam_sum){ CP, CP, CP }, ctx);
 }
 
 static void test_grow_case(void **state)
@@ -1171,29 +1020,29 @@ static void test_grow_case(void **state)
 	int64_t lowest = g->chunks[0];
 
 	for (size_t k = 0; k < n; k++) {
-		skip_unless_fits(g->name, chunk_fits(g->chunks[k]), g->chunks[k]);
+		scenario_skip_unless_fits(g->name, g->chunks[k]);
 		if (g->chunks[k] < lowest)
 			lowest = g->chunks[k];
 	}
 
 	/* As Go's test does it: NewPageAlloc grows each chunk, then clears the
 	 * scavenged bits. */
-	struct chunk_spec cs[MAX_CHUNKS];
+	struct chunk_spec cs[SCENARIO_MAX_CHUNKS];
 	hs_pam_chunk_init init[MAX_GROW];
 	hs_pam *p = NULL;
 	memset(cs, 0, sizeof cs);
 	for (size_t k = 0; k < n; k++)
-		init[k] = (hs_pam_chunk_init){ .base = addr_at(g->chunks[k], 0) };
+		init[k] = (hs_pam_chunk_init){ .base = scenario_addr_at(g->chunks[k], 0) };
 	assert_int_equal(hs_pam_new(init, n, &p), 0);
-	g_pam = p;
+	scenario_set_pam(p);
 	CHECK_INVARIANTS(p);
 	snprintf(ctx, sizeof ctx, "%s (hs_pam_new)", g->name);
 	expect_in_use(p, g->in_use, nr, ctx);
 	for (size_t k = 0; k < n; k++) {
 		uint64_t zero[8] = { 0 };
-		expect_chunk(p, g->chunks[k], zero, zero, ctx);
+		scenario_expect_chunk(p, g->chunks[k], zero, zero, ctx);
 	}
-	drop_pam(NULL);
+	scenario_drop_pam(NULL);
 
 	/* hs_pam_grow one chunk at a time, in the listed order and reversed. */
 	for (int rev = 0; rev < 2; rev++) {
@@ -1201,7 +1050,7 @@ static void test_grow_case(void **state)
 		snprintf(ctx, sizeof ctx, "%s (grow, %s order)", g->name, rev ? "descending" : "ascending");
 		for (size_t k = 0; k < n; k++) {
 			int64_t off = g->chunks[rev ? n - 1 - k : k];
-			int err = hs_pam_grow(p, addr_at(off, 0), hs_pam_chunk_bytes());
+			int err = hs_pam_grow(p, scenario_addr_at(off, 0), hs_pam_chunk_bytes());
 			if (err != 0)
 				fail_msg("%s: grow of chunk base+%#llx returned %d", ctx, (long long)off, err);
 			CHECK_INVARIANTS(p);
@@ -1216,7 +1065,7 @@ static void test_grow_case(void **state)
 		run_op(p, cs, &o, ctx);
 		for (size_t k = 0; k < n; k++)
 			expect_fresh_chunk(p, g->chunks[k], ctx);
-		drop_pam(NULL);
+		scenario_drop_pam(NULL);
 	}
 }
 
@@ -1286,7 +1135,7 @@ static void test_hand_grow(void **state)
 		uintptr_t sa = hs_pam_search_addr(p);
 
 		snprintf(ctx, sizeof ctx, "%s, grow #%zu", g->name, k + 1);
-		int err = hs_pam_grow(p, addr_at(o->off, o->page), o->npages * hs_pam_page_size());
+		int err = hs_pam_grow(p, scenario_addr_at(o->off, o->page), o->npages * hs_pam_page_size());
 		if (err != o->err)
 			fail_msg("%s: returned %d, want %d", ctx, err, o->err);
 		CHECK_INVARIANTS(p);
@@ -1313,7 +1162,7 @@ static void test_hand_grow(void **state)
 static void test_grow_top(void **state)
 {
 	(void)state;
-	const uint64_t top = g_nchunks - 1;
+	const uint64_t top = scenario_space_chunks() - 1;
 	const uintptr_t cb = hs_pam_chunk_bytes(), ps = hs_pam_page_size();
 	const uintptr_t topb = hs_pam_chunk_base(top);
 	hs_pam_addr_range r[4];
@@ -1400,7 +1249,7 @@ static void test_grow_address_zero(void **state)
 	assert_int_equal(r[0].limit, 2 * cb);
 	assert_int_equal(hs_pam_alloc(p, 1, &sc), cb);
 	CHECK_INVARIANTS(p);
-	drop_pam(NULL);
+	scenario_drop_pam(NULL);
 
 	/* The bottom chunk of the offset address space holds address 0 unless the
 	 * configuration has an arena base offset (amd64). */
@@ -1418,17 +1267,17 @@ static void test_grow_address_zero(void **state)
 static void test_inspect_ungrown(void **state)
 {
 	(void)state;
-	struct chunk_spec cs[MAX_CHUNKS] = { { C(0) } };
+	struct chunk_spec cs[SCENARIO_MAX_CHUNKS] = { { C(0) } };
 	uint64_t a[8], s[8];
 	hs_pam_sum sum;
 
-	hs_pam *p = build(cs);
-	assert_int_equal(hs_pam_chunk_bitmaps(p, chunk_idx(0), a, s), 0);
-	assert_int_equal(hs_pam_chunk_bitmaps(p, chunk_idx(3), a, s), EINVAL);
-	assert_int_equal(hs_pam_summary(p, hs_pam_levels() - 1, chunk_idx(3), &sum), EINVAL);
+	hs_pam *p = scenario_build(cs);
+	assert_int_equal(hs_pam_chunk_bitmaps(p, scenario_chunk_idx(0), a, s), 0);
+	assert_int_equal(hs_pam_chunk_bitmaps(p, scenario_chunk_idx(3), a, s), EINVAL);
+	assert_int_equal(hs_pam_summary(p, hs_pam_levels() - 1, scenario_chunk_idx(3), &sum), EINVAL);
 	assert_int_equal(hs_pam_summary(p, hs_pam_levels(), 0, &sum), EINVAL);
 	/* The root entry over the chunk is grown into. */
-	assert_int_equal(hs_pam_summary(p, 0, hs_pam_level_index(0, addr_at(0, 0)), &sum), 0);
+	assert_int_equal(hs_pam_summary(p, 0, hs_pam_level_index(0, scenario_addr_at(0, 0)), &sum), 0);
 	CHECK_INVARIANTS(p);
 }
 
@@ -1458,7 +1307,7 @@ static void test_no_chunks(void **state)
 
 struct bad_free_case {
 	const char *name;
-	struct chunk_spec chunks[MAX_CHUNKS];
+	struct chunk_spec chunks[SCENARIO_MAX_CHUNKS];
 	unsigned long first_free; /* pages freed successfully at (off, page) first; 0: none */
 	int64_t off;
 	unsigned page;
@@ -1538,12 +1387,12 @@ static void test_bad_free(void **state)
 	const struct bad_free_case *b = *state;
 	char out[4096], hex[32], ctx[128];
 
-	hs_pam *p = build(b->chunks);
+	hs_pam *p = scenario_build(b->chunks);
 	if (b->first_free != 0) {
-		hs_pam_free(p, addr_at(b->off, b->page), b->first_free);
+		hs_pam_free(p, scenario_addr_at(b->off, b->page), b->first_free);
 		CHECK_INVARIANTS(p);
 	}
-	struct free_call fc = { p, addr_at(b->off, b->page), b->npages };
+	struct free_call fc = { p, scenario_addr_at(b->off, b->page), b->npages };
 	snprintf(hex, sizeof hex, "0x%" PRIxPTR, fc.base);
 	int ok = oracle_expect_abort(do_free, &fc, "not allocated", out, sizeof out);
 	if (!ok)
@@ -1554,14 +1403,14 @@ static void test_bad_free(void **state)
 	/* The parent's allocator is untouched by the child's failure. */
 	CHECK_INVARIANTS(p);
 	snprintf(ctx, sizeof ctx, "%s, parent", b->name);
-	for (size_t k = 0; k < nchunks_of(b->chunks); k++) {
+	for (size_t k = 0; k < scenario_nchunks(b->chunks); k++) {
 		uint64_t a[8] = { 0 }, s[8] = { 0 };
-		set_ranges(a, b->chunks[k].alloc);
+		scenario_set_ranges(a, b->chunks[k].alloc);
 		if (b->first_free != 0 && b->chunks[k].off == b->off) {
 			for (unsigned long i = b->page; i < b->page + b->first_free; i++)
 				a[i / 64] &= ~(UINT64_C(1) << (i % 64));
 		}
-		expect_chunk(p, b->chunks[k].off, a, s, ctx);
+		scenario_expect_chunk(p, b->chunks[k].off, a, s, ctx);
 	}
 }
 
@@ -1576,7 +1425,7 @@ static struct CMUnitTest tests[ARRAY_LEN(alloc_scenarios) + ARRAY_LEN(free_scena
 
 static size_t add_test(size_t k, const char *name, CMUnitTestFunction fn, const void *arg)
 {
-	tests[k] = (struct CMUnitTest){ name, fn, NULL, drop_pam, (void *)arg };
+	tests[k] = (struct CMUnitTest){ name, fn, NULL, scenario_drop_pam, (void *)arg };
 	return k + 1;
 }
 
@@ -1607,5 +1456,5 @@ int main(void)
 		fprintf(stderr, "test table has %zu entries, filled %zu\n", ARRAY_LEN(tests), k);
 		return 1;
 	}
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, scenario_group_setup, NULL);
 }

@@ -13,7 +13,8 @@
  *
  * Addresses are derived from hs_pam_chunk_base(BaseChunkIdx + k), so the same
  * tables run in all three arch configurations; a case whose chunks lie beyond a
- * 32-bit address space is skipped there, as Go skips it.
+ * 32-bit address space is skipped there, as Go skips it. The fixtures, the chunk
+ * tables and the chunk checks are scenario.c's, shared with test_pagealloc.c.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -27,152 +28,23 @@
 
 #include "heapscope/pagealloc.h"
 #include "oracle.h"
+#include "scenario.h"
 
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
-#define CP 512u /* pages per chunk, Go's PallocChunkPages */
 #define CACHE_PAGES 64u
-#define MAX_RANGES 4
-#define MAX_CHUNKS 4
 #define MAX_OPS 16
 #define MAX_HITS 24
-#define SUMS_PER_PHYS_PAGE 512u /* Go's sumsPerPhysPage for a 4 KiB page */
 #define ALL UINT64_MAX
 #define LOW(n) ((UINT64_C(1) << (n)) - 1) /* n < 64 */
 #define RANDOM_SEED UINT64_C(0x70616765636163) /* "pagecac" */
 #define RANDOM_FLUSHES 100
 
-static uint64_t g_base_chunk; /* Go's BaseChunkIdx for this configuration */
-static uint64_t g_nchunks;    /* chunks in the whole address space */
-static uint64_t g_sbase;      /* chunk that offset 0 of the running case names */
-static hs_pam *g_pam;	      /* the allocator under test; destroyed after each test */
-
-static uint64_t chunk_idx(int64_t off)
-{
-	return g_sbase + (uint64_t)off;
-}
-
-static uintptr_t addr_at(int64_t off, unsigned page)
-{
-	return hs_pam_chunk_base(chunk_idx(off)) + (uintptr_t)page * hs_pam_page_size();
-}
-
-static int chunk_fits(int64_t off)
-{
-	int64_t c = (int64_t)g_sbase + off;
-	return c >= 0 && (uint64_t)c < g_nchunks;
-}
+/* --- checks ---------------------------------------------------------------------------- */
 
 static uint64_t low_bits(unsigned n)
 {
 	return n >= 64 ? ALL : (UINT64_C(1) << n) - 1;
-}
-
-static int group_setup(void **state)
-{
-	(void)state;
-	uintptr_t prefix = hs_pam_heap_addr_bits() == 32 ? 0x100 : 0xc000;
-	g_base_chunk = hs_pam_chunk_index(prefix * hs_pam_chunk_bytes());
-	g_nchunks = (uint64_t)hs_pam_level_entries(hs_pam_levels() - 1);
-	g_sbase = g_base_chunk;
-	if (hs_pam_chunk_pages() != CP || hs_pam_page_size() != 8192) {
-		print_error("unexpected geometry: %u pages per chunk, page size %lu\n", hs_pam_chunk_pages(),
-			    (unsigned long)hs_pam_page_size());
-		return -1;
-	}
-	print_message("configuration %s: BaseChunkIdx %#" PRIx64 " of %#" PRIx64 " chunks\n", hs_pam_arch(),
-		      g_base_chunk, g_nchunks);
-	return 0;
-}
-
-static int drop_pam(void **state)
-{
-	(void)state;
-	hs_pam_destroy(g_pam);
-	g_pam = NULL;
-	g_sbase = g_base_chunk;
-	return 0;
-}
-
-/* --- chunk states ------------------------------------------------------------------- */
-
-struct chunk_spec {
-	int present;
-	int64_t off;
-	hs_pam_bit_range alloc[MAX_RANGES], scav[MAX_RANGES];
-	hs_pam_bit_range after[MAX_RANGES], after_scav[MAX_RANGES];
-};
-
-#define C(o) .present = 1, .off = (o)
-#define FULL { { 0, CP } }
-
-static void set_ranges(uint64_t w[8], const hs_pam_bit_range *r)
-{
-	for (size_t k = 0; k < MAX_RANGES; k++) {
-		for (unsigned i = r[k].i; i < r[k].i + r[k].n; i++)
-			w[i / 64] |= UINT64_C(1) << (i % 64);
-	}
-}
-
-static size_t nchunks_of(const struct chunk_spec *cs)
-{
-	size_t n = 0;
-	while (n < MAX_CHUNKS && cs[n].present)
-		n++;
-	return n;
-}
-
-static hs_pam *build(const struct chunk_spec *cs)
-{
-	hs_pam_chunk_init init[MAX_CHUNKS];
-	size_t n = nchunks_of(cs);
-	for (size_t k = 0; k < n; k++) {
-		init[k] = (hs_pam_chunk_init){
-			.base = addr_at(cs[k].off, 0),
-			.alloc = cs[k].alloc,
-			.nalloc = MAX_RANGES,
-			.scav = cs[k].scav,
-			.nscav = MAX_RANGES,
-		};
-	}
-	hs_pam *p = NULL;
-	int err = hs_pam_new(init, n, &p);
-	if (err != 0)
-		fail_msg("hs_pam_new of %zu chunks: error %d", n, err);
-	g_pam = p;
-	CHECK_INVARIANTS(p);
-	return p;
-}
-
-static void expect_chunk(hs_pam *p, int64_t off, const uint64_t want_a[8], const uint64_t want_s[8],
-			 const char *ctx)
-{
-	uint64_t a[8], s[8];
-	int err = hs_pam_chunk_bitmaps(p, chunk_idx(off), a, s);
-	if (err != 0)
-		fail_msg("%s: chunk base+%#llx: hs_pam_chunk_bitmaps returned %d", ctx, (long long)off, err);
-	for (unsigned w = 0; w < 8; w++) {
-		if (a[w] != want_a[w])
-			fail_msg("%s: chunk base+%#llx pages %u-%u allocated: got %016" PRIx64 ", want %016" PRIx64,
-				 ctx, (long long)off, 64 * w, 64 * w + 63, a[w], want_a[w]);
-		if (s[w] != want_s[w])
-			fail_msg("%s: chunk base+%#llx pages %u-%u scavenged: got %016" PRIx64 ", want %016" PRIx64,
-				 ctx, (long long)off, 64 * w, 64 * w + 63, s[w], want_s[w]);
-	}
-}
-
-/* Each chunk's bitmaps after; scavenged pages are the listed ones minus the
- * allocated ones, as Go's NewPageAlloc builds its `want`. */
-static void expect_after(hs_pam *p, const struct chunk_spec *cs, const char *ctx)
-{
-	for (size_t k = 0; k < nchunks_of(cs); k++) {
-		uint64_t a[8] = { 0 }, s[8] = { 0 };
-		set_ranges(a, cs[k].after);
-		set_ranges(s, cs[k].after_scav);
-		for (unsigned w = 0; w < 8; w++)
-			s[w] &= ~a[w];
-		expect_chunk(p, cs[k].off, a, s, ctx);
-	}
 }
 
 static void expect_search(hs_pam *p, uintptr_t want, const char *ctx)
@@ -230,7 +102,7 @@ struct op {
 struct scenario {
 	const char *name;
 	unsigned align; /* offsets count from BaseChunkIdx rounded down to this (0: none) */
-	struct chunk_spec chunks[MAX_CHUNKS];
+	struct chunk_spec chunks[SCENARIO_MAX_CHUNKS];
 	struct op ops[MAX_OPS];
 };
 
@@ -369,27 +241,10 @@ static const struct scenario scenarios[] = {
 	},
 };
 
-static int scenario_fits(const struct scenario *s, int64_t *bad)
-{
-	for (size_t k = 0; k < MAX_CHUNKS && s->chunks[k].present; k++) {
-		if (!chunk_fits(s->chunks[k].off)) {
-			*bad = s->chunks[k].off;
-			return 0;
-		}
-	}
-	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++) {
-		if (!chunk_fits(s->ops[k].off)) {
-			*bad = s->ops[k].off;
-			return 0;
-		}
-	}
-	return 1;
-}
-
 static void run_op(hs_pam *p, hs_pam_page_cache *c, const struct op *o, const char *ctx)
 {
 	uintptr_t got, sc = 1;
-	uintptr_t want = o->none ? 0 : addr_at(o->off, o->page);
+	uintptr_t want = o->none ? 0 : scenario_addr_at(o->off, o->page);
 	switch (o->kind) {
 	case OP_TO_CACHE:
 		*c = hs_pam_alloc_to_cache(p);
@@ -439,23 +294,21 @@ static void run_scenario(void **state)
 	const struct scenario *s = *state;
 	hs_pam_page_cache c = { 0, 0, 0 };
 	char ctx[160];
-	int64_t bad = 0;
 
-	g_sbase = s->align ? g_base_chunk & ~(uint64_t)(s->align - 1) : g_base_chunk;
-	if (!scenario_fits(s, &bad)) {
-		print_message("[  SKIP    ] %s: chunk %#" PRIx64 "+%#llx lies beyond the %#" PRIx64
-			      " chunks of this %u-bit address space (Go runs this case on 64-bit only)\n",
-			      s->name, g_sbase, (long long)bad, g_nchunks, hs_pam_heap_addr_bits());
-		skip();
-	}
-	hs_pam *p = build(s->chunks);
+	scenario_set_align(s->align);
+	for (size_t k = 0; k < scenario_nchunks(s->chunks); k++)
+		scenario_skip_unless_fits(s->name, s->chunks[k].off);
+	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++)
+		scenario_skip_unless_fits(s->name, s->ops[k].off);
+
+	hs_pam *p = scenario_build(s->chunks);
 	for (size_t k = 0; k < MAX_OPS && s->ops[k].kind != OP_END; k++) {
 		snprintf(ctx, sizeof ctx, "%s, op #%zu", s->name, k + 1);
 		run_op(p, &c, &s->ops[k], ctx);
 		CHECK_INVARIANTS(p);
 	}
 	snprintf(ctx, sizeof ctx, "%s, after-state", s->name);
-	expect_after(p, s->chunks, ctx);
+	scenario_expect_after_chunks(p, s->chunks, 0, ctx);
 }
 
 /* --- TestPageCacheAlloc ----------------------------------------------------------------------- */
@@ -559,15 +412,15 @@ static const struct cache_case cache_cases[] = {
 static void test_cache_alloc(void **state)
 {
 	const struct cache_case *t = *state;
-	const struct chunk_spec cs[MAX_CHUNKS] = { { C(0), .alloc = { { 0, CACHE_PAGES } } } };
-	hs_pam_page_cache c = { addr_at(0, 0), t->cache, t->scav };
+	const struct chunk_spec cs[SCENARIO_MAX_CHUNKS] = { { C(0), .alloc = { { 0, CACHE_PAGES } } } };
+	hs_pam_page_cache c = { scenario_addr_at(0, 0), t->cache, t->scav };
 	uint64_t handed = 0;
 	char ctx[128];
 
-	hs_pam *p = build(cs);
+	hs_pam *p = scenario_build(cs);
 	for (size_t k = 0; k < MAX_HITS && t->hits[k].npages != 0; k++) {
 		const struct hit *h = &t->hits[k];
-		uintptr_t sc = 1, want = h->none ? 0 : addr_at(0, h->page);
+		uintptr_t sc = 1, want = h->none ? 0 : scenario_addr_at(0, h->page);
 		uintptr_t got = hs_pam_cache_alloc(&c, h->npages, &sc);
 		snprintf(ctx, sizeof ctx, "%s, hit #%zu", t->name, k + 1);
 		if (got != want)
@@ -582,7 +435,7 @@ static void test_cache_alloc(void **state)
 
 	/* Pages handed out leave both of the cache's bitmaps. */
 	snprintf(ctx, sizeof ctx, "%s, remaining cache", t->name);
-	if (c.base != addr_at(0, 0))
+	if (c.base != scenario_addr_at(0, 0))
 		fail_msg("%s: base moved to %#" PRIxPTR, ctx, c.base);
 	if (c.cache != (t->cache & ~handed) || c.scav != (t->scav & ~handed))
 		fail_msg("%s: cache %016" PRIx64 " scav %016" PRIx64 ", want %016" PRIx64 " %016" PRIx64, ctx,
@@ -598,8 +451,8 @@ static void test_cache_alloc(void **state)
 	snprintf(ctx, sizeof ctx, "%s, after flush", t->name);
 	if (c.cache != 0)
 		fail_msg("%s: the flushed cache is not empty", ctx);
-	expect_chunk(p, 0, want_a, want_s, ctx);
-	expect_search(p, addr_at(0, 0), ctx);
+	scenario_expect_chunk(p, 0, want_a, want_s, ctx);
+	expect_search(p, scenario_addr_at(0, 0), ctx);
 }
 
 /* --- TestPageCacheFlush ----------------------------------------------------------------------- */
@@ -611,11 +464,11 @@ struct flush_case {
 
 static void run_flush(const struct flush_case *f, const char *ctx)
 {
-	struct chunk_spec cs[MAX_CHUNKS] = { { C(0) } };
+	struct chunk_spec cs[SCENARIO_MAX_CHUNKS] = { { C(0) } };
 	cs[0].alloc[0] = (hs_pam_bit_range){ f->page, CACHE_PAGES };
 
-	hs_pam *p = build(cs);
-	hs_pam_page_cache c = { addr_at(0, f->page), f->cache, f->scav };
+	hs_pam *p = scenario_build(cs);
+	hs_pam_page_cache c = { scenario_addr_at(0, f->page), f->cache, f->scav };
 	hs_pam_cache_flush(p, &c);
 	CHECK_INVARIANTS(p);
 	if (c.cache != 0)
@@ -626,9 +479,9 @@ static void run_flush(const struct flush_case *f, const char *ctx)
 	uint64_t want_a[8] = { 0 }, want_s[8] = { 0 };
 	want_a[f->page / 64] = ~f->cache;
 	want_s[f->page / 64] = f->scav;
-	expect_chunk(p, 0, want_a, want_s, ctx);
-	expect_search(p, addr_at(0, 0), ctx);
-	drop_pam(NULL);
+	scenario_expect_chunk(p, 0, want_a, want_s, ctx);
+	expect_search(p, scenario_addr_at(0, 0), ctx);
+	scenario_drop_pam(NULL);
 }
 
 static void test_flush(void **state)
@@ -662,7 +515,7 @@ static struct CMUnitTest tests[ARRAY_LEN(scenarios) + ARRAY_LEN(cache_cases) + 1
 
 static size_t add_test(size_t k, const char *name, CMUnitTestFunction fn, const void *arg)
 {
-	tests[k] = (struct CMUnitTest){ name, fn, NULL, drop_pam, (void *)arg };
+	tests[k] = (struct CMUnitTest){ name, fn, NULL, scenario_drop_pam, (void *)arg };
 	return k + 1;
 }
 
@@ -678,5 +531,5 @@ int main(void)
 		fprintf(stderr, "test table has %zu entries, filled %zu\n", ARRAY_LEN(tests), k);
 		return 1;
 	}
-	return cmocka_run_group_tests(tests, group_setup, NULL);
+	return cmocka_run_group_tests(tests, scenario_group_setup, NULL);
 }

@@ -857,47 +857,10 @@ static void test_alloc_range_clears_scavenged(void **state)
 
 /* --- randomized ---------------------------------------------------------- */
 
+/* A chunk from oracle_random_chunk, in any of its styles, then touched up. */
 static void random_bitmap(uint64_t w[8], uint64_t *seed)
 {
-	unsigned mode = (unsigned)(oracle_rand(seed) % 8);
-
-	for (unsigned k = 0; k < 8; k++) {
-		uint64_t x = oracle_rand(seed);
-		switch (mode) {
-		case 0:
-			w[k] = x;
-			break;
-		case 1:
-			w[k] = x & oracle_rand(seed);
-			break;
-		case 2:
-			w[k] = x & oracle_rand(seed) & oracle_rand(seed) & oracle_rand(seed);
-			break;
-		case 3:
-			w[k] = x | oracle_rand(seed);
-			break;
-		case 4:
-			w[k] = x | oracle_rand(seed) | oracle_rand(seed) | oracle_rand(seed);
-			break;
-		default:
-			w[k] = 0;
-			break;
-		}
-	}
-	if (mode >= 5) {
-		/* alternating allocated and free runs */
-		unsigned p = 0, alloc = (unsigned)(oracle_rand(seed) & 1);
-		unsigned scale = mode == 5 ? 6 : mode == 6 ? 70 : 250;
-		while (p < 512) {
-			unsigned len = 1 + (unsigned)(oracle_rand(seed) % scale);
-			if (len > 512 - p)
-				len = 512 - p;
-			if (alloc)
-				put_bits(w, p, len, 1);
-			p += len;
-			alloc ^= 1;
-		}
-	}
+	oracle_random_chunk(w, (unsigned)(oracle_rand(seed) % ORACLE_CHUNK_MODES), seed);
 	/* Whole words free or full now and then. */
 	uint64_t r = oracle_rand(seed);
 	for (unsigned k = 0; k < 8; k++, r >>= 4) {

@@ -306,50 +306,6 @@ static void clear_bits(uint64_t *w, unsigned long i, unsigned long n)
 		w[p / 64] &= ~(UINT64_C(1) << (p % 64));
 }
 
-/* One chunk (8 words) in one of several styles; 1 = allocated. */
-static void random_chunk(uint64_t *w, uint64_t *seed)
-{
-	unsigned mode = (unsigned)(oracle_rand(seed) % 8);
-
-	for (unsigned k = 0; k < 8; k++) {
-		uint64_t x = oracle_rand(seed);
-		switch (mode) {
-		case 0:
-			w[k] = 0; /* wholly free */
-			break;
-		case 1:
-			w[k] = ~UINT64_C(0); /* wholly full */
-			break;
-		case 2:
-			w[k] = x; /* half */
-			break;
-		case 3:
-			w[k] = x & oracle_rand(seed) & oracle_rand(seed); /* mostly free */
-			break;
-		case 4:
-			w[k] = x | oracle_rand(seed) | oracle_rand(seed); /* mostly full */
-			break;
-		default:
-			w[k] = 0;
-			break;
-		}
-	}
-	if (mode >= 5) {
-		/* alternating runs of random length */
-		unsigned p = 0, alloc = (unsigned)(oracle_rand(seed) & 1);
-		unsigned scale = mode == 5 ? 8 : mode == 6 ? 64 : 300;
-		while (p < 512) {
-			unsigned len = 1 + (unsigned)(oracle_rand(seed) % scale);
-			if (len > 512 - p)
-				len = 512 - p;
-			if (alloc)
-				set_bits(w, p, len);
-			p += len;
-			alloc ^= 1;
-		}
-	}
-}
-
 /*
  * nchunks random chunks, then a few long free and allocated runs laid over
  * them at random places so that runs cross chunk boundaries.
@@ -359,7 +315,7 @@ static void random_bitmap(uint64_t *w, unsigned nchunks, uint64_t *seed)
 	unsigned long npages = 512ul * nchunks;
 
 	for (unsigned c = 0; c < nchunks; c++)
-		random_chunk(&w[8 * c], seed);
+		oracle_random_chunk(&w[8 * c], (unsigned)(oracle_rand(seed) % ORACLE_CHUNK_MODES), seed);
 	unsigned overlays = (unsigned)(oracle_rand(seed) % 4);
 	for (unsigned k = 0; k < overlays; k++) {
 		unsigned long at = oracle_rand(seed) % npages;
