@@ -28,14 +28,19 @@ ALL_CFLAGS = $(BASE_CFLAGS) $(OPT) $(SAN) $(CFLAGS)
 LDLIBS_CORE := -lpthread
 
 # The native configuration builds the library, the CLI and the benchmarks; the
-# tests build the page allocator once per configuration.
+# tests build the page allocator once per configuration. The heap's own tests
+# need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
+NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
+NATIVE_TESTS := test_sizeclasses test_heap
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
 ARCH_DEF_32bit := -DHS_ARCH_32BIT
 
 CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pallocbits.c \
-	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c
+	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c \
+	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
+	core/mcache.c core/sweep.c core/malloc.c core/heapcheck.c
 CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential
@@ -45,7 +50,7 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run test unit cli-test asan tsan bench install clean
+.PHONY: all deps run test unit cli-test asan tsan bench bench-heap install clean
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
 
@@ -66,9 +71,14 @@ $(BUILD)/$(1)/tests/%: $(BUILD)/$(1)/tests/unit/%.o $(addprefix $(BUILD)/$(1)/,$
 	@mkdir -p $$(@D)
 	$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $$(CMOCKA_LIBS) $(LDLIBS_CORE)
 
+$(BUILD)/$(1)/tests/test_stress: $(BUILD)/$(1)/tests/stress/stress.o $(BUILD)/$(1)/libcore.a
+	@mkdir -p $$(@D)
+	$(Q)$$(CC) $$(ALL_CFLAGS) -o $$@ $$^ $(LDLIBS_CORE)
+
 TEST_BINS += $(addprefix $(BUILD)/$(1)/tests/,$(UNIT_TESTS))
 endef
 $(foreach a,$(ARCHES),$(eval $(call arch_rules,$(a))))
+TEST_BINS += $(addprefix $(BUILD)/$(NATIVE)/tests/,$(NATIVE_TESTS) test_stress)
 
 # --- the native release build
 $(BUILD)/rel/%.o: %.c
@@ -95,6 +105,10 @@ $(BUILD)/bin/bench_pagealloc: $(BUILD)/rel/bench/bench_pagealloc.o $(BUILD)/lib/
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE) -lm
 
+$(BUILD)/bin/bench_heap: $(BUILD)/rel/bench/bench_heap.o $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
 # --- running
 run: deps all
 	$(BUILD)/bin/heapscope demo
@@ -113,9 +127,21 @@ asan: deps
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
 		unit cli-test
 
-bench: deps $(BUILD)/bin/bench_pagealloc
+# ThreadSanitizer: the multi-threaded stress test and the heap's unit tests.
+tsan: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" \
+		build/tsan/$(NATIVE)/tests/test_stress build/tsan/$(NATIVE)/tests/test_heap
+	$(Q)TSAN_OPTIONS="halt_on_error=1" scripts/run-unit-tests.sh build/tsan/$(NATIVE)/tests/test_stress \
+		build/tsan/$(NATIVE)/tests/test_heap
+
+bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap
 	$(Q)scripts/deps.sh bench
 	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
+	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
+
+bench-heap: deps $(BUILD)/bin/bench_heap
+	$(Q)scripts/deps.sh bench
+	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/heapscope

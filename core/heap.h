@@ -1,0 +1,299 @@
+/*
+ * core/heap.h — the heap above the page allocator: spans, arenas, mcentral,
+ * mcache and the mheap singleton. An index header (prototypes grouped by the file
+ * that defines them); the overview essay is core/mheap.c, and docs/heap.md tells
+ * the same story with pictures.
+ *
+ * Lock order (core/lock.h), outermost first:
+ *   sweeper_mu  (held by the background sweeper around one span, and by the checker)
+ *   an mcentral's lock | heap.lock   (never both: taken one after the other)
+ *   bits_lock   (a leaf; may be taken under heap.lock)
+ * The page allocator's lock *is* heap.lock.
+ */
+#ifndef HS_HEAP_H
+#define HS_HEAP_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../arch/arch.h"
+#include "fixalloc.h"
+#include "lock.h"
+#include "pagealloc.h"
+#include "sizeclasses.h"
+
+/*
+ * Span classes: Go's encoding, sizeclass << 1 | noscan. heapscope has no
+ * collector, so no object is ever scanned and every span is noscan; the scan
+ * half of the numbering is kept so that class numbers read as Go's do. Class 0
+ * (span class 1) is a large object in a span of its own.
+ */
+#define HS_NUM_SPAN_CLASSES (HS_NUM_SIZE_CLASSES << 1)
+typedef uint8_t hs_span_class;
+
+static inline hs_span_class hs_make_span_class(unsigned sizeclass)
+{
+	return (hs_span_class)(sizeclass << 1 | 1);
+}
+
+static inline unsigned hs_span_class_size(hs_span_class sc)
+{
+	return sc >> 1;
+}
+
+/* --- mspan ---------------------------------------------------------------------- */
+
+enum {
+	HS_MSPAN_DEAD = 0,   /* not in use; pages back in the page allocator */
+	HS_MSPAN_IN_USE = 1, /* objects of one span class (or one large object) */
+	HS_MSPAN_MANUAL = 2, /* pages owned by the runtime itself (Go: stacks); none yet */
+};
+
+struct hs_span_list;
+
+/*
+ * A run of pages holding objects of one size (Go's mspan). Object i lives at
+ * start_addr + i*elemsize, for i < nelems.
+ *
+ * Allocation state, seen by the thread that owns the span (its mcache):
+ *   allocated(i) = alloc_bits[i] || i < freeindex
+ *   alloc_count  = popcount(alloc_bits | [0, freeindex))        (<= nelems)
+ *   alloc_cache  = ~alloc_bits of freeindex's 64-object word, shifted so bit 0
+ *                  is object freeindex (Go's allocCache)
+ * Frees: free_bits[i] is set by hs_free (atomic or, any thread) for an allocated
+ * object; a sweep takes the free bits and folds them in:
+ *   alloc_bits := (alloc_bits | [0, freeindex)) & ~free_bits;  freeindex := 0
+ *
+ * Sweep generations (Go's mspan.sweepgen), h = the heap's sweepgen (always even):
+ *   h-2 needs sweeping; h-1 being swept; h swept; h+3 swept, then cached;
+ *   h+1 cached when the cycle began, needs sweeping when uncached. Go flushes every
+ *   mcache at each cycle, so a cached span is at most one cycle old; heapscope
+ *   does not stop threads, so a span cached by an idle thread may be older: any
+ *   odd value below h+3 means "cached, not swept this cycle" (hs_span_cached_stale).
+ *
+ * Ownership: a span is touched for allocation and sweeping only by whoever holds
+ * it: the mcache that cached it, or the thread that took it off an mcentral set.
+ */
+typedef struct hs_mspan {
+	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
+	struct hs_span_list *list;    /* the set holding the span, or NULL */
+	uintptr_t start_addr;	      /* never changes while the span is in use */
+	uintptr_t npages;
+	uintptr_t limit;	      /* end of the last object */
+	uintptr_t elemsize;	      /* a large object's span: npages * pageSize */
+	uint32_t div_mul;	      /* object index = (offset * div_mul) >> 32 */
+	uint16_t nelems;
+	_Atomic uint16_t freeindex;   /* owner writes (release); hs_free reads (acquire) */
+	uint16_t alloc_count;	      /* owner */
+	hs_span_class spanclass;
+	uint8_t needzero;	      /* some object memory may be dirty; owner */
+	_Atomic uint8_t state;	      /* written with heap.lock, read atomically */
+	uint8_t bits_order;	      /* the bitmaps hold 1 << bits_order words each */
+	_Atomic uint32_t sweepgen;
+	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
+	uint64_t alloc_cache;	      /* owner */
+	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
+	_Atomic uint64_t *free_bits;  /* or'ed by hs_free, taken by the sweeper */
+} hs_mspan;
+
+/* A cached span that has not been swept in the current cycle (see sweepgen). */
+static inline int hs_span_cached_stale(uint32_t span_sg, uint32_t heap_sg)
+{
+	return (int32_t)(heap_sg + 3 - span_sg) > 0;
+}
+
+static inline uintptr_t hs_span_base(const hs_mspan *s)
+{
+	return s->start_addr;
+}
+
+static inline unsigned hs_span_bitmap_words(const hs_mspan *s)
+{
+	return ((unsigned)s->nelems + 63) / 64;
+}
+
+/* --- heapArena and the arena map --------------------------------------------- */
+
+/*
+ * Per-arena metadata (Go's heapArena): which span owns each page, and which pages
+ * start an in-use span. spans[] entries are written with heap.lock and read
+ * without it (hs_free); pages outside any in-use span point to no span.
+ */
+typedef struct hs_heap_arena {
+	_Atomic(hs_mspan *) spans[HS_PAGES_PER_ARENA];
+	uint8_t page_in_use[HS_PAGES_PER_ARENA / 8]; /* heap.lock */
+	_Atomic uintptr_t zeroed_base; /* bytes from the arena start ever allocated */
+} hs_heap_arena;
+
+typedef uintptr_t hs_arena_idx;
+
+static inline hs_arena_idx hs_arena_index(uintptr_t p)
+{
+	return (p - HS_ARENA_BASE_OFFSET) >> HS_LOG_HEAP_ARENA_BYTES;
+}
+
+static inline uintptr_t hs_arena_base(hs_arena_idx ai)
+{
+	return (ai << HS_LOG_HEAP_ARENA_BYTES) + HS_ARENA_BASE_OFFSET;
+}
+
+/* A candidate address for the next arena reservation (Go's arenaHint). */
+typedef struct hs_arena_hint {
+	uintptr_t addr;
+	int down; /* grow downwards from addr */
+	struct hs_arena_hint *next;
+} hs_arena_hint;
+
+/* --- mcentral ------------------------------------------------------------------- */
+
+typedef struct hs_span_list {
+	hs_mspan *first;
+	uint32_t n;
+} hs_span_list;
+
+/*
+ * The spans of one span class that no mcache holds (Go's mcentral): partial
+ * (some free object) and full, each split into swept and unswept for the
+ * current cycle. Which of the two arrays is "swept" flips with the sweep
+ * generation (index sweepgen/2 % 2), so starting a cycle turns every swept set
+ * into an unswept one without touching it. All fields protected by lock.
+ */
+typedef struct hs_mcentral {
+	hs_mutex lock;
+	hs_span_class spanclass;
+	hs_span_list partial[2], full[2];
+} __attribute__((aligned(64))) hs_mcentral;
+
+/* --- mcache --------------------------------------------------------------------- */
+
+/*
+ * A thread's cache (Go's mcache): one span per span class to allocate from
+ * without locks, and a page cache for small span allocations. Owned by one
+ * thread (thread-local); flushed when the thread exits. Linked into
+ * mheap.mcaches under heap.lock so the checker can see every cache.
+ */
+#define HS_MSPAN_CACHE 16
+
+typedef struct hs_mcache {
+	hs_mspan *alloc[HS_NUM_SPAN_CLASSES];
+	hs_page_cache pcache;	 /* flush needs heap.lock */
+	hs_mspan *mspancache[HS_MSPAN_CACHE]; /* unused span structs (Go's p.mspancache) */
+	unsigned nmspancache;
+	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
+	struct hs_mcache *next, *prev; /* heap.lock */
+} hs_mcache;
+
+/* --- the heap -------------------------------------------------------------------- */
+
+#define HS_BITS_ORDERS 5 /* span bitmaps of 1, 2, 4, 8 or 16 words */
+
+typedef struct hs_mheap {
+	hs_mutex lock;
+	hs_pagealloc pages; /* the page allocator; its lock is this lock */
+
+	_Atomic uint32_t sweepgen; /* +2 per cycle; written with lock, read atomically */
+
+	hs_mspan **allspans; /* every span ever created, dead or not; lock */
+	uint32_t nallspans, capallspans;
+
+	/* The arena map: HS_ARENA_L1_BITS is 0 in every configuration, so one level. */
+	_Atomic(hs_heap_arena *) *arenas;
+	hs_arena_hint *arena_hints; /* lock */
+	struct {
+		uintptr_t base, end; /* the part of the current arena not yet grown into */
+	} cur_arena;
+
+	hs_mcentral central[HS_NUM_SPAN_CLASSES];
+
+	hs_fixalloc spanalloc, cachealloc, hintalloc; /* lock */
+	hs_mspan *free_mspans;	/* dead span structs (still in allspans) for reuse; lock */
+	hs_mcache *mcaches;	/* every live mcache; lock */
+	hs_mutex bits_lock;	/* a leaf lock (may be taken under heap.lock) for: */
+	hs_fixalloc bitsalloc[HS_BITS_ORDERS];
+
+	/* Statistics, updated atomically (small spans are allocated without lock). */
+	_Atomic uint64_t in_use;   /* bytes in in-use spans */
+	_Atomic uint64_t released; /* free bytes returned to the OS (scavenged) */
+	_Atomic uint64_t pages_in_use;
+	_Atomic uint64_t large_allocs, large_frees;
+	_Atomic uint64_t mem_reserved, mem_prepared, mem_ready; /* bytes per OS state */
+	hs_sys_stat meta_stat; /* heap metadata: arena map, heapArenas, fixallocs, summaries */
+
+	/* Sweeping (core/sweep.c). */
+	_Atomic uint64_t freed_since_cycle; /* bytes freed since the cycle began */
+	uint64_t sweep_trigger;		    /* start a cycle after this many bytes freed */
+	_Atomic uint64_t sweep_cycles, spans_swept, spans_released;
+	pthread_mutex_t sweeper_mu; /* the sweeper's lock (a leaf) and its wake-up */
+	pthread_cond_t sweeper_cv;
+	int sweeper_started, sweeper_pending; /* sweeper_mu */
+
+	int badfree_warn; /* HEAPSCOPE_BADFREE=warn */
+	pthread_key_t mcache_key;
+	_Atomic int inited;
+} hs_mheap;
+
+/* The heap singleton: the only mutable global of the heap. */
+extern hs_mheap hs_heap;
+
+/* --- core/mheap.c ------------------------------------------------------------------ */
+void hs_mallocinit(void);
+void hs_heap_read_env(void);
+hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc);
+hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align);
+void hs_mheap_free_span(hs_mspan *s);
+void hs_mheap_put_mspans(hs_mspan **spans, unsigned n);
+int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages);
+
+static inline hs_heap_arena *hs_arena_of(uintptr_t p)
+{
+	hs_arena_idx ai = hs_arena_index(p);
+	if (ai >> HS_ARENA_L2_BITS != 0)
+		return NULL;
+	return atomic_load_explicit(&hs_heap.arenas[ai], memory_order_acquire);
+}
+
+/* The span owning address p, or NULL. Lock-free. Mirrors spanOf. */
+static inline hs_mspan *hs_span_of(uintptr_t p)
+{
+	hs_heap_arena *ha = hs_arena_of(p);
+	if (ha == NULL)
+		return NULL;
+	return atomic_load_explicit(&ha->spans[(p >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA],
+				    memory_order_acquire);
+}
+
+/* --- core/arena.c -------------------------------------------------------------------- */
+void hs_arena_init_hints(void);
+unsigned hs_arena_hint_addrs(uintptr_t *out, unsigned max);
+int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size);
+
+/* --- core/mspan.c -------------------------------------------------------------------- */
+void hs_span_init_objects(hs_mspan *s, hs_span_class sc);
+void hs_span_release_bits(hs_mspan *s);
+unsigned hs_span_sweep(hs_mspan *s);
+void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
+unsigned hs_span_next_free_index(hs_mspan *s);
+
+/* --- core/mcentral.c -------------------------------------------------------------- */
+void hs_mcentral_init(hs_mcentral *c, hs_span_class sc);
+hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc);
+void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s);
+int hs_mcentral_sweep_one(hs_mcentral *c);
+void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s);
+
+/* --- core/mcache.c ------------------------------------------------------------------ */
+hs_mcache *hs_mcache_get(void);
+hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc);
+void hs_mcache_release_all(hs_mcache *c);
+void hs_mcache_thread_exit(void *arg);
+int hs_mcache_span_is_empty(const hs_mspan *s);
+
+/* --- core/sweep.c --------------------------------------------------------------------- */
+void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes);
+void hs_sweep_start_cycle(void);
+void hs_sweep_full_cycle(void);
+uint64_t hs_sweep_finish(void);
+
+#endif /* HS_HEAP_H */

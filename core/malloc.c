@@ -1,0 +1,346 @@
+/*
+ * core/malloc.c — the hs_malloc family (include/heapscope/heapscope.h): Go's
+ * mallocgc and nextFreeFast (malloc.go) for allocation, and heapscope's free,
+ * which takes the place of Go's collector. See core/mheap.c for the overview.
+ *
+ * Allocation: size -> size class -> span class -> the mcache's span. The fast
+ * path is nextFreeFast: the lowest set bit of the span's allocCache is the next
+ * free object. Then nextFreeIndex walks the bitmap, and a full span makes the
+ * mcache refill. Objects over 32 KiB get their own span (span class 1, size
+ * class 0).
+ *
+ * Free: the span comes from the arena map without locks. The pointer is checked
+ * (in the heap, a span in use, the start of an object, allocated, not freed
+ * already), and the object's bit is set in the span's free bitmap with one
+ * atomic or. A large object's span goes back to the heap at once.
+ *
+ * Zeroing (calloc): a span records whether any of its memory may be dirty
+ * (needzero: pages used before, or objects freed and swept). An object from a
+ * clean span is known to be zero and is not cleared again.
+ *
+ * Bad frees print a report in the spirit of Go's throw and abort; see
+ * bad_free below.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "heap.h"
+#include "heapscope/heapscope.h"
+
+/* --- allocation ----------------------------------------------------------------- */
+
+/* Go's nextFreeFast: the next object from the allocCache, or 0. */
+static inline uintptr_t next_free_fast(hs_mspan *s)
+{
+	unsigned bit = hs_ctz64(s->alloc_cache);
+	if (bit < 64) {
+		unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+		unsigned result = fi + bit;
+		if (result < s->nelems) {
+			unsigned next = result + 1;
+			if (next % 64 == 0 && next != s->nelems)
+				return 0;
+			s->alloc_cache >>= bit;
+			s->alloc_cache >>= 1;
+			atomic_store_explicit(&s->freeindex, (uint16_t)next, memory_order_release);
+			s->alloc_count++;
+			return s->start_addr + result * s->elemsize;
+		}
+	}
+	return 0;
+}
+
+/* Go's mcache.nextFree: the slow path, refilling when the span is full. */
+static uintptr_t next_free(hs_mcache *c, hs_span_class sc, hs_mspan **sp)
+{
+	hs_mspan *s = c->alloc[sc];
+	unsigned idx = hs_span_next_free_index(s);
+	if (idx == s->nelems) {
+		s = hs_mcache_refill(c, sc);
+		if (s == NULL)
+			return 0;
+		idx = hs_span_next_free_index(s);
+	}
+	s->alloc_count++;
+	*sp = s;
+	return s->start_addr + idx * s->elemsize;
+}
+
+/* Marks a new large-object span's only object allocated; NULL (ENOMEM) passes through. */
+static hs_mspan *claim_large(hs_mspan *s)
+{
+	if (s == NULL) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	atomic_store_explicit(&s->alloc_bits[0], 1, memory_order_release);
+	s->alloc_count = 1;
+	atomic_fetch_add_explicit(&hs_heap.large_allocs, 1, memory_order_relaxed);
+	return s;
+}
+
+/* A large object: a span of its own, marked allocated as object 0. */
+static void *large_alloc(hs_mcache *c, size_t size, int zero)
+{
+	if (size > SIZE_MAX - HS_PAGE_SIZE) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
+	hs_mspan *s = claim_large(hs_mheap_alloc_span(c, npages, hs_make_span_class(0)));
+	if (s == NULL)
+		return NULL;
+	if (zero && s->needzero)
+		memset((void *)s->start_addr, 0, size);
+	return (void *)s->start_addr;
+}
+
+static void *small_alloc(hs_mcache *c, unsigned sizeclass, size_t size, int zero)
+{
+	hs_span_class sc = hs_make_span_class(sizeclass);
+	hs_mspan *s = c->alloc[sc];
+	uintptr_t v = next_free_fast(s);
+	if (v == 0) {
+		v = next_free(c, sc, &s);
+		if (v == 0) {
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	if (zero && s->needzero)
+		memset((void *)v, 0, size);
+	return (void *)v;
+}
+
+static void *malloc_internal(size_t size, int zero)
+{
+	hs_mcache *c = hs_mcache_get();
+	if (size == 0)
+		size = 1;
+	if (size <= HS_MAX_SMALL_SIZE)
+		return small_alloc(c, hs_size_to_class(size), size, zero);
+	return large_alloc(c, size, zero);
+}
+
+void *hs_malloc(size_t size)
+{
+	return malloc_internal(size, 0);
+}
+
+void *hs_calloc(size_t n, size_t size)
+{
+	size_t total;
+	if (__builtin_mul_overflow(n, size, &total)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	return malloc_internal(total, 1);
+}
+
+/* --- free ------------------------------------------------------------------------ */
+
+static const char *state_name(unsigned state)
+{
+	switch (state) {
+	case HS_MSPAN_DEAD: return "dead";
+	case HS_MSPAN_IN_USE: return "in use";
+	case HS_MSPAN_MANUAL: return "manual";
+	default: return "corrupt";
+	}
+}
+
+/*
+ * Reports a bad free like Go's throw: what was wrong, the pointer, and the span's
+ * base, state, size class and allocCount. Aborts unless HEAPSCOPE_BADFREE=warn.
+ */
+static void bad_free(const void *p, const hs_mspan *s, const char *why)
+{
+	hs_print("heapscope: bad free of %p: %s\n", p, why);
+	if (s != NULL)
+		hs_print("heapscope: span base=%#lx npages=%lu state=%s spanclass=%u (size class %u, "
+			 "%lu-byte objects) allocCount=%u nelems=%u\n",
+			 (unsigned long)s->start_addr, (unsigned long)s->npages,
+			 state_name(atomic_load_explicit(&s->state, memory_order_relaxed)), s->spanclass,
+			 hs_span_class_size(s->spanclass), (unsigned long)s->elemsize, s->alloc_count, s->nelems);
+	if (hs_heap.badfree_warn)
+		return;
+	hs_throw("bad free");
+}
+
+/* The span and object index of p, or NULL after reporting why p is no object. */
+static hs_mspan *object_of(const void *p, unsigned *idx)
+{
+	uintptr_t a = (uintptr_t)p;
+	hs_mspan *s = atomic_load(&hs_heap.inited) ? hs_span_of(a) : NULL;
+	if (s == NULL) {
+		bad_free(p, NULL, "no span holds it (outside the heap, or a large object freed already)");
+		return NULL;
+	}
+	if (atomic_load_explicit(&s->state, memory_order_acquire) != HS_MSPAN_IN_USE) {
+		bad_free(p, s, "span in the wrong state");
+		return NULL;
+	}
+	uintptr_t off = a - s->start_addr;
+	unsigned i = s->div_mul == 0 ? 0 : (unsigned)(((uint64_t)off * s->div_mul) >> 32);
+	if (a >= s->limit || s->start_addr + i * s->elemsize != a) {
+		bad_free(p, s, "interior pointer (not the start of an object)");
+		return NULL;
+	}
+	*idx = i;
+	return s;
+}
+
+void hs_free(void *p)
+{
+	if (p == NULL)
+		return;
+	unsigned idx;
+	hs_mspan *s = object_of(p, &idx);
+	if (s == NULL)
+		return;
+	unsigned w = idx / 64;
+	uint64_t bit = UINT64_C(1) << (idx % 64);
+	/* freeindex before alloc_bits: see core/mspan.c on the sweep's store order. */
+	unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
+	if (idx >= fi && !(atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) {
+		bad_free(p, s, "object is not allocated (double free, or never returned by malloc)");
+		return;
+	}
+	if (atomic_fetch_or_explicit(&s->free_bits[w], bit, memory_order_release) & bit) {
+		bad_free(p, s, "double free");
+		return;
+	}
+	if (hs_span_class_size(s->spanclass) == 0) {
+		atomic_fetch_add_explicit(&hs_heap.large_frees, 1, memory_order_relaxed);
+		hs_mheap_free_span(s);
+		return;
+	}
+	hs_sweep_note_freed(hs_mcache_get(), s->elemsize);
+}
+
+/* --- the rest of the family ----------------------------------------------------------- */
+
+size_t hs_malloc_usable_size(void *p)
+{
+	if (p == NULL)
+		return 0;
+	hs_mspan *s = hs_span_of((uintptr_t)p);
+	if (s == NULL || atomic_load_explicit(&s->state, memory_order_acquire) != HS_MSPAN_IN_USE)
+		return 0;
+	uintptr_t off = (uintptr_t)p - s->start_addr;
+	return (uintptr_t)p < s->limit ? s->elemsize - off % s->elemsize : 0;
+}
+
+/*
+ * In place when the new size still belongs to the same size class (or, for a
+ * large object, needs the same pages); otherwise move.
+ */
+void *hs_realloc(void *p, size_t size)
+{
+	if (p == NULL)
+		return hs_malloc(size);
+	if (size == 0) {
+		hs_free(p);
+		return NULL;
+	}
+	unsigned idx;
+	hs_mspan *s = object_of(p, &idx);
+	if (s == NULL)
+		return NULL;
+	unsigned sizeclass = hs_span_class_size(s->spanclass);
+	if (sizeclass != 0 && size <= HS_MAX_SMALL_SIZE && hs_size_to_class(size) == sizeclass)
+		return p;
+	if (sizeclass == 0 && size > HS_MAX_SMALL_SIZE && size <= s->elemsize &&
+	    size > s->elemsize - HS_PAGE_SIZE)
+		return p;
+	void *q = hs_malloc(size);
+	if (q == NULL)
+		return NULL;
+	memcpy(q, p, size < s->elemsize ? size : s->elemsize);
+	hs_free(p);
+	return q;
+}
+
+/*
+ * An object aligned to `align` (a power of two). Small: the smallest size class
+ * at least `size` whose object size is a multiple of align; every object of such
+ * a class is aligned, since spans start on pages. Larger, up to a page of
+ * alignment: a large span (page-aligned). Beyond a page: a span found with room
+ * for the alignment and allocated at the aligned address.
+ */
+void *hs_aligned_alloc(size_t align, size_t size)
+{
+	if (align == 0 || (align & (align - 1)) != 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (align <= 8)
+		return hs_malloc(size);
+	if (size == 0)
+		size = 1;
+	if (align <= HS_PAGE_SIZE && size <= HS_MAX_SMALL_SIZE) {
+		for (unsigned c = hs_size_to_class(size); c < HS_NUM_SIZE_CLASSES; c++) {
+			if (hs_class_to_size[c] % align == 0)
+				return small_alloc(hs_mcache_get(), c, size, 0);
+		}
+	}
+	if (align <= HS_PAGE_SIZE)
+		return large_alloc(hs_mcache_get(), size > HS_MAX_SMALL_SIZE ? size : HS_MAX_SMALL_SIZE + 1, 0);
+	if (size > SIZE_MAX - align) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	hs_mcache_get();
+	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
+	hs_mspan *s = claim_large(hs_mheap_alloc_span_aligned(npages, align));
+	return s == NULL ? NULL : (void *)s->start_addr;
+}
+
+int hs_posix_memalign(void **out, size_t align, size_t size)
+{
+	if (align < sizeof(void *) || (align & (align - 1)) != 0)
+		return EINVAL;
+	int saved = errno;
+	void *p = hs_aligned_alloc(align, size);
+	if (p == NULL) {
+		int err = errno;
+		errno = saved;
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+void *hs_memalign(size_t align, size_t size)
+{
+	return hs_aligned_alloc(align, size);
+}
+
+void hs_heap_sweep(void)
+{
+	hs_mallocinit();
+	hs_sweep_full_cycle();
+}
+
+void hs_heap_stats(hs_heap_stats_t *out)
+{
+	hs_mallocinit();
+	memset(out, 0, sizeof *out);
+	hs_lock(&hs_heap.lock);
+	uint64_t grown = hs_heap.pages.in_use.total_bytes;
+	hs_unlock(&hs_heap.lock);
+	out->in_use = atomic_load(&hs_heap.in_use);
+	out->free = grown - out->in_use;
+	out->released = atomic_load(&hs_heap.released);
+	out->metadata = atomic_load(&hs_heap.meta_stat.bytes);
+	out->sys = grown + out->metadata;
+	out->pages_in_use = atomic_load(&hs_heap.pages_in_use);
+	out->reserved = atomic_load(&hs_heap.mem_reserved);
+	out->prepared = atomic_load(&hs_heap.mem_prepared);
+	out->ready = atomic_load(&hs_heap.mem_ready);
+	out->large_allocs = atomic_load(&hs_heap.large_allocs);
+	out->large_frees = atomic_load(&hs_heap.large_frees);
+	out->sweep_cycles = atomic_load(&hs_heap.sweep_cycles);
+	out->spans_swept = atomic_load(&hs_heap.spans_swept);
+	out->spans_released = atomic_load(&hs_heap.spans_released);
+}

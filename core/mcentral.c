@@ -1,0 +1,174 @@
+/*
+ * core/mcentral.c — the spans of one span class that no mcache holds: Go's
+ * mcentral (mcentral.go). See core/heap.h for the sets and core/mheap.c for
+ * the overview.
+ *
+ * Four sets per class: partial and full, each swept or unswept with respect to
+ * the current sweep cycle. The swept set of a kind is [sweepgen/2 % 2] and the
+ * unswept one is the other, so advancing sweepgen by 2 (a new cycle) turns the
+ * swept sets into unswept ones. Go uses lock-free span sets; heapscope uses
+ * doubly linked lists under one lock per mcentral, which the issue allows and
+ * contention on a single class rarely needs more.
+ *
+ * Ownership: a span taken off a set belongs to whoever took it, until it goes
+ * back into a set, into an mcache, or to the heap. Only the owner sweeps a span,
+ * so sweeping needs no lock, and sweepgen records progress for the checker and
+ * for spans cached across a cycle boundary (Go's h+1 / h+3 states).
+ *
+ * cacheSpan, in Go's order: a partial swept span; else sweep partial unswept
+ * spans until one has room; else sweep full unswept spans until one has room
+ * (at most a bounded number, as Go does); else a new span from the heap.
+ *
+ * Locking: c->lock for the sets; never held while sweeping or calling the heap.
+ */
+#include "heap.h"
+
+/* Spans that cacheSpan sweeps looking for room before it asks the heap (Go: 100). */
+#define CACHE_SPAN_SWEEP_BUDGET 100
+
+static hs_span_list *partial_swept(hs_mcentral *c, uint32_t sg)
+{
+	return &c->partial[sg / 2 % 2];
+}
+
+static hs_span_list *partial_unswept(hs_mcentral *c, uint32_t sg)
+{
+	return &c->partial[1 - sg / 2 % 2];
+}
+
+static hs_span_list *full_swept(hs_mcentral *c, uint32_t sg)
+{
+	return &c->full[sg / 2 % 2];
+}
+
+static hs_span_list *full_unswept(hs_mcentral *c, uint32_t sg)
+{
+	return &c->full[1 - sg / 2 % 2];
+}
+
+static void list_push(hs_span_list *l, hs_mspan *s)
+{
+	s->prev = NULL;
+	s->next = l->first;
+	if (l->first != NULL)
+		l->first->prev = s;
+	l->first = s;
+	s->list = l;
+	l->n++;
+}
+
+static hs_mspan *list_pop(hs_span_list *l)
+{
+	hs_mspan *s = l->first;
+	if (s == NULL)
+		return NULL;
+	l->first = s->next;
+	if (l->first != NULL)
+		l->first->prev = NULL;
+	s->next = s->prev = NULL;
+	s->list = NULL;
+	l->n--;
+	return s;
+}
+
+void hs_mcentral_init(hs_mcentral *c, hs_span_class sc)
+{
+	hs_mutex_init(&c->lock);
+	c->spanclass = sc;
+	c->partial[0] = c->partial[1] = c->full[0] = c->full[1] = (hs_span_list){ NULL, 0 };
+}
+
+/* Sweeps a span the caller took off an unswept set, for the cycle sg. */
+static void sweep_owned(hs_mspan *s, uint32_t sg)
+{
+	atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
+	hs_span_sweep(s);
+	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+}
+
+/*
+ * Files a swept span the caller owns: into the partial or full swept set, or,
+ * when it holds no object, back to the heap.
+ */
+void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s)
+{
+	if (s->alloc_count == 0) {
+		atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
+		hs_mheap_free_span(s);
+		return;
+	}
+	hs_lock(&c->lock);
+	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_relaxed);
+	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+	list_push(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
+	hs_unlock(&c->lock);
+}
+
+/* Takes one span off an unswept set (partial first), or NULL. c->lock held. */
+static hs_mspan *pop_unswept(hs_mcentral *c, uint32_t sg, int partial_only)
+{
+	hs_mspan *s = list_pop(partial_unswept(c, sg));
+	if (s == NULL && !partial_only)
+		s = list_pop(full_unswept(c, sg));
+	return s;
+}
+
+hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
+{
+	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_acquire);
+	hs_mspan *s;
+
+	hs_lock(&c->lock);
+	s = list_pop(partial_swept(c, sg));
+	for (int budget = CACHE_SPAN_SWEEP_BUDGET; s == NULL && budget > 0; budget--) {
+		s = pop_unswept(c, sg, 0);
+		if (s == NULL)
+			break;
+		hs_unlock(&c->lock);
+		sweep_owned(s, sg);
+		if (s->alloc_count < s->nelems)
+			goto have_span;
+		hs_lock(&c->lock);
+		list_push(full_swept(c, sg), s);
+		s = NULL;
+	}
+	hs_unlock(&c->lock);
+
+	if (s == NULL) {
+		uintptr_t npages = hs_class_to_allocnpages[hs_span_class_size(c->spanclass)];
+		s = hs_mheap_alloc_span(mc, npages, c->spanclass);
+		if (s == NULL)
+			return NULL;
+	}
+have_span:
+	/* Swept and now cached (Go's h+3). */
+	atomic_store_explicit(&s->sweepgen, sg + 3, memory_order_relaxed);
+	return s;
+}
+
+/*
+ * Takes back a span from an mcache. A span not swept since the current cycle
+ * began (cached before it: h+1 or older) is swept first; then it is filed as swept.
+ */
+void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s)
+{
+	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_acquire);
+	if (hs_span_cached_stale(atomic_load_explicit(&s->sweepgen, memory_order_relaxed), sg))
+		sweep_owned(s, sg);
+	hs_mcentral_insert_swept(c, s);
+}
+
+/* Sweeps one unswept span of this class (the background sweeper's step).
+ * Returns 0 when the class has nothing left to sweep this cycle. */
+int hs_mcentral_sweep_one(hs_mcentral *c)
+{
+	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_acquire);
+	hs_lock(&c->lock);
+	hs_mspan *s = pop_unswept(c, sg, 0);
+	hs_unlock(&c->lock);
+	if (s == NULL)
+		return 0;
+	sweep_owned(s, sg);
+	hs_mcentral_insert_swept(c, s);
+	return 1;
+}

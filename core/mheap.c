@@ -1,0 +1,383 @@
+/*
+ * core/mheap.c — the heap: Go's mheap (mheap.go) and mallocinit (malloc.go), in C.
+ *
+ * Overview. heapscope's heap is Go's, adapted to programs that call free. Memory
+ * comes from the OS in arenas (core/arena.c) and is handed to the page allocator
+ * (core/pagealloc.c) a few chunks at a time as the heap grows. Runs of pages become
+ * spans (core/mspan.c). A span holds objects of one size class, or one large
+ * object. Each thread allocates objects from the spans its mcache holds
+ * (core/mcache.c), which refills from the mcentral of the span class
+ * (core/mcentral.c), which in turn takes fresh spans from here:
+ *
+ *   hs_malloc ─► mcache (thread-local, no lock) ─► mcentral (lock per class)
+ *             ─► mheap.allocSpan (heap.lock, or the mcache's page cache)
+ *             ─► pageAlloc ─► arenas ─► OS
+ *
+ * Go frees objects by collecting garbage; heapscope frees what hs_free is given.
+ * A free sets the object's bit in its span's free bitmap (one atomic or, from
+ * any thread). Sweeping folds those bits into the span's allocation bitmap. It
+ * happens when the thread that owns a span runs out of room in it, when an
+ * mcentral hands out a span that needs sweeping, and in a background sweeper
+ * after enough bytes were freed (core/sweep.c). A span with no objects left goes
+ * back here, and its pages go back to the page allocator. A large object
+ * (> 32 KiB) is freed at once. See docs/heap.md.
+ *
+ * This file: initialization, growing the heap (grow), allocating and initializing
+ * spans (allocSpan, initSpan), freeing them (freeSpan), and needzero tracking.
+ *
+ * Invariants:
+ *   every page of an in-use span is allocated in the page allocator, and its
+ *     spans[] entry points to the span; pageInUse has the span's first page;
+ *   in_use == sum over in-use spans of npages * pageSize;
+ *   mem_reserved >= mem_prepared + mem_ready (bytes per OS state; released
+ *     pages are Prepared, pages ever handed out are Ready);
+ *   an arena's zeroed_base only grows: [base, base+zeroed_base) may be dirty.
+ *
+ * Locking: heap.lock protects the page allocator, allspans, the arena hints and
+ * curArena, and the fixallocs. Statistics are atomic. A small span can be made
+ * without heap.lock, from the mcache's page cache and its cache of span structs.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "heap.h"
+
+hs_mheap hs_heap = {
+	.lock = HS_MUTEX_INIT,
+	.bits_lock = HS_MUTEX_INIT,
+	.sweeper_mu = PTHREAD_MUTEX_INITIALIZER,
+	.sweeper_cv = PTHREAD_COND_INITIALIZER,
+};
+
+static hs_mutex init_lock = HS_MUTEX_INIT;
+
+static uint64_t env_bytes(const char *name, uint64_t def);
+
+/* First use of the heap (Go's mallocinit + mheap.init). Idempotent. */
+void hs_mallocinit(void)
+{
+	if (atomic_load_explicit(&hs_heap.inited, memory_order_acquire))
+		return;
+	hs_lock(&init_lock);
+	if (!atomic_load_explicit(&hs_heap.inited, memory_order_relaxed)) {
+		if (hs_pagealloc_init(&hs_heap.pages, &hs_heap.lock, &hs_heap.meta_stat, 0) != 0)
+			hs_throw("mallocinit: cannot reserve page allocator metadata");
+		hs_fixalloc_init(&hs_heap.spanalloc, sizeof(hs_mspan), &hs_heap.meta_stat);
+		hs_fixalloc_init(&hs_heap.cachealloc, sizeof(hs_mcache), &hs_heap.meta_stat);
+		hs_fixalloc_init(&hs_heap.hintalloc, sizeof(hs_arena_hint), &hs_heap.meta_stat);
+		for (unsigned k = 0; k < HS_BITS_ORDERS; k++)
+			hs_fixalloc_init(&hs_heap.bitsalloc[k], 2 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
+		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
+			hs_mcentral_init(&hs_heap.central[i], (hs_span_class)i);
+		hs_lock(&hs_heap.lock);
+		hs_arena_init_hints();
+		hs_unlock(&hs_heap.lock);
+		atomic_store(&hs_heap.sweepgen, 4); /* so that sweepgen - 2 never wraps */
+		hs_heap_read_env();
+		if (pthread_key_create(&hs_heap.mcache_key, hs_mcache_thread_exit) != 0)
+			hs_throw("mallocinit: no thread-specific key for mcaches");
+		atomic_store_explicit(&hs_heap.inited, 1, memory_order_release);
+	}
+	hs_unlock(&init_lock);
+}
+
+/* Reads the heap's settings from the environment (see heapscope.h). */
+void hs_heap_read_env(void)
+{
+	hs_heap.sweep_trigger = env_bytes("HEAPSCOPE_SWEEP_TRIGGER", (uint64_t)4 << 20);
+	const char *bf = getenv("HEAPSCOPE_BADFREE");
+	hs_heap.badfree_warn = bf != NULL && strcmp(bf, "warn") == 0;
+}
+
+/* A byte count from the environment: digits with an optional KiB/MiB/GiB suffix. */
+static uint64_t env_bytes(const char *name, uint64_t def)
+{
+	const char *v = getenv(name);
+	if (v == NULL || *v == '\0')
+		return def;
+	char *end;
+	unsigned long long n = strtoull(v, &end, 10);
+	if (end == v)
+		return def;
+	if (strcmp(end, "KiB") == 0)
+		n <<= 10;
+	else if (strcmp(end, "MiB") == 0)
+		n <<= 20;
+	else if (strcmp(end, "GiB") == 0)
+		n <<= 30;
+	else if (*end != '\0')
+		return def;
+	return n;
+}
+
+/* --- growing -------------------------------------------------------------------- */
+
+/* Hands [v, v+n) of the current arena to the page allocator: Reserved -> Prepared. */
+static void grow_into(uintptr_t v, uintptr_t n)
+{
+	if (hs_sys_map((void *)v, n, NULL) != 0)
+		hs_throw("mheap.grow: cannot map reserved arena memory");
+	atomic_fetch_add_explicit(&hs_heap.mem_prepared, n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hs_heap.released, n, memory_order_relaxed);
+	hs_pagealloc_grow(&hs_heap.pages, v, n);
+}
+
+/*
+ * Adds at least npages to the page allocator, in whole chunks (Go's mheap.grow).
+ * Returns 0 when the OS has no more address space. heap.lock must be held.
+ */
+static int grow(uintptr_t npages)
+{
+	hs_assert_lock_held(&hs_heap.lock);
+
+	uintptr_t ask = hs_align_up(npages, HS_PALLOC_CHUNK_PAGES) << HS_PAGE_SHIFT;
+	uintptr_t end = hs_heap.cur_arena.base + ask;
+	if (end > hs_heap.cur_arena.end || end < hs_heap.cur_arena.base) {
+		uintptr_t av, asize;
+		if (hs_arena_sys_alloc(ask, &av, &asize) != 0)
+			return 0;
+		if (av == hs_heap.cur_arena.end) {
+			/* Contiguous with the current arena: extend it. */
+			hs_heap.cur_arena.end = av + asize;
+		} else {
+			/* Switch arenas; what is left of the old one is grown into first
+			 * so that it is not lost. */
+			if (hs_heap.cur_arena.end > hs_heap.cur_arena.base)
+				grow_into(hs_heap.cur_arena.base, hs_heap.cur_arena.end - hs_heap.cur_arena.base);
+			hs_heap.cur_arena.base = av;
+			hs_heap.cur_arena.end = av + asize;
+		}
+	}
+	uintptr_t v = hs_heap.cur_arena.base;
+	hs_heap.cur_arena.base = v + ask;
+	grow_into(v, ask);
+	return 1;
+}
+
+/* Pages from the page allocator, growing the heap if needed. heap.lock held. */
+static uintptr_t alloc_pages_locked(uintptr_t npages, uintptr_t *scav)
+{
+	uintptr_t base = hs_pagealloc_alloc(&hs_heap.pages, npages, scav);
+	if (base == 0 && grow(npages)) {
+		base = hs_pagealloc_alloc(&hs_heap.pages, npages, scav);
+		if (base == 0)
+			hs_throw("mheap: grew the heap, but no adequate free space found");
+	}
+	return base;
+}
+
+/* --- span structures ---------------------------------------------------------- */
+
+/*
+ * A dead span struct: a reused one, or a new one recorded in allspans (Go's
+ * recordspan). Every struct stays in allspans for the life of the heap, as in Go.
+ * heap.lock held.
+ */
+static hs_mspan *alloc_mspan_locked(void)
+{
+	hs_assert_lock_held(&hs_heap.lock);
+	hs_mspan *s = hs_heap.free_mspans;
+	if (s != NULL) {
+		uint32_t idx = s->all_index;
+		hs_heap.free_mspans = s->next;
+		memset(s, 0, sizeof *s);
+		s->all_index = idx;
+		return s;
+	}
+	if (hs_heap.nallspans == hs_heap.capallspans) {
+		uint32_t ncap = hs_heap.capallspans == 0 ? 1024 : hs_heap.capallspans * 2;
+		void *p;
+		if (hs_sys_alloc(ncap * sizeof(hs_mspan *), &hs_heap.meta_stat, &p) != 0)
+			hs_throw("mheap: out of memory for allspans");
+		if (hs_heap.allspans != NULL) {
+			memcpy(p, hs_heap.allspans, hs_heap.nallspans * sizeof(hs_mspan *));
+			hs_sys_free(hs_heap.allspans, hs_heap.capallspans * sizeof(hs_mspan *), &hs_heap.meta_stat);
+		}
+		hs_heap.allspans = p;
+		hs_heap.capallspans = ncap;
+	}
+	s = hs_fixalloc_alloc(&hs_heap.spanalloc);
+	s->all_index = hs_heap.nallspans;
+	hs_heap.allspans[hs_heap.nallspans++] = s;
+	return s;
+}
+
+/* A span struct from the mcache's cache, refilled under heap.lock when empty. */
+static hs_mspan *mcache_mspan(hs_mcache *c)
+{
+	if (c->nmspancache == 0) {
+		hs_lock(&hs_heap.lock);
+		while (c->nmspancache < HS_MSPAN_CACHE / 2)
+			c->mspancache[c->nmspancache++] = alloc_mspan_locked();
+		hs_unlock(&hs_heap.lock);
+	}
+	return c->mspancache[--c->nmspancache];
+}
+
+/*
+ * Whether [base, base+npages) may hold stale data, advancing each arena's zeroed
+ * high-water mark past it (Go's allocNeedsZero). Pages never handed out before
+ * are zero from the OS. Lock-free: the marks only grow, by compare-and-swap.
+ */
+int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages)
+{
+	int need = 0;
+	while (npages > 0) {
+		hs_heap_arena *ha = hs_arena_of(base);
+		uintptr_t off = (base - HS_ARENA_BASE_OFFSET) % HS_HEAP_ARENA_BYTES;
+		uintptr_t limit = off + (npages << HS_PAGE_SHIFT);
+		if (limit > HS_HEAP_ARENA_BYTES)
+			limit = HS_HEAP_ARENA_BYTES;
+		uintptr_t z = atomic_load_explicit(&ha->zeroed_base, memory_order_relaxed);
+		if (off < z)
+			need = 1;
+		while (limit > z && !atomic_compare_exchange_weak(&ha->zeroed_base, &z, limit))
+			;
+		base += limit - off;
+		npages -= (limit - off) >> HS_PAGE_SHIFT;
+	}
+	return need;
+}
+
+/* Publishes s as the owner of its pages (Go's initSpan + setSpans). */
+static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_class sc)
+{
+	s->start_addr = base;
+	s->npages = npages;
+	s->needzero = (uint8_t)hs_mheap_alloc_needs_zero(base, npages);
+	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen), memory_order_relaxed);
+	hs_span_init_objects(s, sc);
+	atomic_store_explicit(&s->state, HS_MSPAN_IN_USE, memory_order_release);
+
+	hs_heap_arena *ha = hs_arena_of(base);
+	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
+	atomic_fetch_or_explicit((_Atomic uint8_t *)&ha->page_in_use[pi / 8], (uint8_t)(1u << (pi % 8)),
+				 memory_order_relaxed);
+	for (uintptr_t p = 0; p < npages; p++) {
+		uintptr_t a = base + (p << HS_PAGE_SHIFT);
+		atomic_store_explicit(&hs_arena_of(a)->spans[(a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA], s,
+				      memory_order_release);
+	}
+}
+
+/* Accounts for pages handed out; scav bytes of them come back from the OS. */
+static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
+{
+	uintptr_t bytes = npages << HS_PAGE_SHIFT;
+	if (scav != 0) {
+		hs_sys_used((void *)base, bytes);
+		atomic_fetch_sub_explicit(&hs_heap.released, scav, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&hs_heap.mem_prepared, scav, memory_order_relaxed);
+		atomic_fetch_add_explicit(&hs_heap.mem_ready, scav, memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
+}
+
+/*
+ * Allocates a span of npages for span class sc (Go's allocSpan). Fast path: a
+ * small span from the mcache's page cache and span-struct cache, without
+ * heap.lock. Otherwise under heap.lock, growing the heap as needed. Returns NULL
+ * when the OS has no more memory. heap.lock must not be held.
+ */
+hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
+{
+	uintptr_t base = 0, scav = 0;
+	hs_mspan *s = NULL;
+
+	if (c != NULL && npages < HS_PAGE_CACHE_PAGES / 4) {
+		if (c->pcache.cache == 0) {
+			hs_lock(&hs_heap.lock);
+			c->pcache = hs_pagealloc_alloc_to_cache(&hs_heap.pages);
+			if (c->pcache.cache == 0 && grow(npages))
+				c->pcache = hs_pagealloc_alloc_to_cache(&hs_heap.pages);
+			hs_unlock(&hs_heap.lock);
+		}
+		base = hs_page_cache_alloc(&c->pcache, npages, &scav);
+		if (base != 0)
+			s = mcache_mspan(c);
+	}
+	if (base == 0) {
+		hs_lock(&hs_heap.lock);
+		base = alloc_pages_locked(npages, &scav);
+		if (base != 0)
+			s = alloc_mspan_locked();
+		hs_unlock(&hs_heap.lock);
+		if (base == 0)
+			return NULL;
+	}
+	account_alloc(base, npages, scav);
+	init_span(s, base, npages, sc);
+	return s;
+}
+
+/*
+ * A large-object span of npages whose base is aligned to `align` (a power of two
+ * larger than a page): find a run with room for the alignment, then allocate only
+ * the aligned part, as the seeds' allocSpan does for physical-page-aligned stacks.
+ * Freeing the unaligned edges afterwards would be wrong: alloc reports scavenged
+ * bytes for the whole run it took.
+ */
+hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
+{
+	uintptr_t extra = (align >> HS_PAGE_SHIFT) - 1, scav;
+	hs_off_addr unused;
+
+	hs_lock(&hs_heap.lock);
+	uintptr_t base = hs_pagealloc_find(&hs_heap.pages, npages + extra, &unused);
+	if (base == 0 && grow(npages + extra))
+		base = hs_pagealloc_find(&hs_heap.pages, npages + extra, &unused);
+	if (base == 0) {
+		hs_unlock(&hs_heap.lock);
+		return NULL;
+	}
+	base = hs_align_up(base, align);
+	scav = hs_pagealloc_alloc_range(&hs_heap.pages, base, npages);
+	hs_mspan *s = alloc_mspan_locked();
+	hs_unlock(&hs_heap.lock);
+
+	account_alloc(base, npages, scav);
+	init_span(s, base, npages, hs_make_span_class(0));
+	return s;
+}
+
+/*
+ * Returns an in-use span's pages to the page allocator and its struct to the span
+ * allocator (Go's freeSpan / freeSpanLocked). The caller owns the span and nobody
+ * can reach its objects. Takes heap.lock.
+ */
+void hs_mheap_free_span(hs_mspan *s)
+{
+	uintptr_t base = s->start_addr, npages = s->npages;
+	hs_heap_arena *ha = hs_arena_of(base);
+	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
+
+	atomic_store_explicit(&s->state, HS_MSPAN_DEAD, memory_order_release);
+	for (uintptr_t p = 0; p < npages; p++) {
+		uintptr_t a = base + (p << HS_PAGE_SHIFT);
+		atomic_store_explicit(&hs_arena_of(a)->spans[(a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA], NULL,
+				      memory_order_release);
+	}
+	atomic_fetch_and_explicit((_Atomic uint8_t *)&ha->page_in_use[pi / 8], (uint8_t) ~(1u << (pi % 8)),
+				  memory_order_relaxed);
+	atomic_fetch_sub_explicit(&hs_heap.in_use, npages << HS_PAGE_SHIFT, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
+
+	hs_span_release_bits(s);
+	hs_lock(&hs_heap.lock);
+	hs_pagealloc_free(&hs_heap.pages, base, npages);
+	s->next = hs_heap.free_mspans;
+	hs_heap.free_mspans = s;
+	hs_unlock(&hs_heap.lock);
+}
+
+/* Returns unused span structs (an exiting thread's mspan cache). Takes heap.lock. */
+void hs_mheap_put_mspans(hs_mspan **spans, unsigned n)
+{
+	hs_lock(&hs_heap.lock);
+	for (unsigned i = 0; i < n; i++) {
+		spans[i]->next = hs_heap.free_mspans;
+		hs_heap.free_mspans = spans[i];
+	}
+	hs_unlock(&hs_heap.lock);
+}

@@ -1,0 +1,146 @@
+/*
+ * core/mspan.c — a span's objects: sizing, the allocation and free bitmaps, the
+ * allocCache, finding the next free object, and sweeping. Mirrors the mspan
+ * methods of Go's mbitmap.go/malloc.go (refillAllocCache, nextFreeIndex) and
+ * mgcsweep.go (sweep). See core/heap.h for the invariants and core/mheap.c for
+ * the overview.
+ *
+ * Bitmaps: two of ceil(nelems/64) words, rounded up to 1, 2, 4, 8 or 16 words
+ * (1024 objects at most, class 1's 8-byte objects in one page), from one block
+ * of the bits allocator.
+ *
+ * Sweeping replaces Go's mark phase: the free bits that hs_free set since the
+ * last sweep are taken word by word with an atomic exchange (a free that lands
+ * after the exchange waits for the next sweep, so none is lost) and cleared
+ * from the allocation bits:
+ *
+ *   alloc_bits := (alloc_bits | objects below freeindex) & ~taken free bits
+ *
+ * The new allocation bits are stored before freeindex is reset (a release
+ * store). A concurrent hs_free reads freeindex first (acquire), so it always sees
+ * an allocated object as allocated.
+ *
+ * Locking: only the span's owner (its mcache, or whoever took it off an mcentral
+ * set) calls these; the bits allocator needs heap.bits_lock.
+ */
+#include <string.h>
+
+#include "heap.h"
+
+void hs_span_init_objects(hs_mspan *s, hs_span_class sc)
+{
+	unsigned sizeclass = hs_span_class_size(sc);
+	s->spanclass = sc;
+	if (sizeclass == 0) {
+		s->elemsize = s->npages << HS_PAGE_SHIFT;
+		s->nelems = 1;
+		s->div_mul = 0;
+	} else {
+		s->elemsize = hs_class_to_size[sizeclass];
+		s->nelems = (uint16_t)((s->npages << HS_PAGE_SHIFT) / s->elemsize);
+		s->div_mul = hs_class_to_divmagic[sizeclass];
+	}
+	s->limit = s->start_addr + s->elemsize * s->nelems;
+	s->alloc_count = 0;
+	atomic_store_explicit(&s->freeindex, 0, memory_order_relaxed);
+
+	unsigned words = hs_span_bitmap_words(s), order = 0;
+	while ((1u << order) < words)
+		order++;
+	s->bits_order = (uint8_t)order;
+	hs_lock(&hs_heap.bits_lock);
+	_Atomic uint64_t *bits = hs_fixalloc_alloc(&hs_heap.bitsalloc[order]);
+	hs_unlock(&hs_heap.bits_lock);
+	s->alloc_bits = bits;
+	s->free_bits = bits + (1u << order);
+	s->alloc_cache = ~UINT64_C(0);
+}
+
+void hs_span_release_bits(hs_mspan *s)
+{
+	hs_lock(&hs_heap.bits_lock);
+	hs_fixalloc_free(&hs_heap.bitsalloc[s->bits_order], (void *)s->alloc_bits);
+	hs_unlock(&hs_heap.bits_lock);
+	s->alloc_bits = s->free_bits = NULL;
+}
+
+/* Loads the complement of allocation word w into alloc_cache (1 = free). */
+void hs_span_refill_alloc_cache(hs_mspan *s, unsigned w)
+{
+	s->alloc_cache = ~atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+}
+
+/*
+ * Advances freeindex to the next free object and returns its index, or nelems
+ * when the span is full. Mirrors nextFreeIndex.
+ */
+unsigned hs_span_next_free_index(hs_mspan *s)
+{
+	unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed), n = s->nelems;
+	if (fi == n)
+		return n;
+	unsigned bit = hs_ctz64(s->alloc_cache);
+	while (bit == 64) {
+		fi = (fi + 64) & ~63u;
+		if (fi >= n) {
+			atomic_store_explicit(&s->freeindex, (uint16_t)n, memory_order_release);
+			return n;
+		}
+		hs_span_refill_alloc_cache(s, fi / 64);
+		bit = hs_ctz64(s->alloc_cache);
+	}
+	unsigned result = fi + bit;
+	if (result >= n) {
+		atomic_store_explicit(&s->freeindex, (uint16_t)n, memory_order_release);
+		return n;
+	}
+	s->alloc_cache >>= bit;
+	s->alloc_cache >>= 1; /* two shifts: bit + 1 may be 64 */
+	fi = result + 1;
+	if (fi % 64 == 0 && fi != n)
+		hs_span_refill_alloc_cache(s, fi / 64);
+	atomic_store_explicit(&s->freeindex, (uint16_t)fi, memory_order_release);
+	return result;
+}
+
+/* Objects [0, fi) that fall in word w: allocated since the last sweep. */
+static uint64_t below_freeindex(unsigned fi, unsigned w)
+{
+	if (fi >= (w + 1) * 64)
+		return ~UINT64_C(0);
+	if (fi <= w * 64)
+		return 0;
+	return (UINT64_C(1) << (fi - w * 64)) - 1;
+}
+
+/*
+ * Folds the pending frees into the allocation bits (see the top of this file).
+ * Returns how many objects were freed. The caller owns s.
+ */
+unsigned hs_span_sweep(hs_mspan *s)
+{
+	unsigned words = hs_span_bitmap_words(s), fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+	unsigned live = 0, freed = 0;
+	for (unsigned w = 0; w < words; w++) {
+		uint64_t f = atomic_load_explicit(&s->free_bits[w], memory_order_relaxed);
+		if (f != 0)
+			f = atomic_exchange_explicit(&s->free_bits[w], 0, memory_order_acquire);
+		uint64_t a = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) | below_freeindex(fi, w);
+		if (f & ~a) {
+			hs_print("heapscope: span %#lx word %u: freed %#llx, allocated %#llx\n",
+				 (unsigned long)s->start_addr, w, (unsigned long long)f, (unsigned long long)a);
+			hs_throw("sweep: a freed object was not allocated");
+		}
+		a &= ~f;
+		atomic_store_explicit(&s->alloc_bits[w], a, memory_order_relaxed);
+		live += hs_popcount64(a);
+		freed += hs_popcount64(f);
+	}
+	s->alloc_count = (uint16_t)live;
+	if (freed != 0)
+		s->needzero = 1;
+	hs_span_refill_alloc_cache(s, 0);
+	atomic_store_explicit(&s->freeindex, 0, memory_order_release);
+	atomic_fetch_add_explicit(&hs_heap.spans_swept, 1, memory_order_relaxed);
+	return freed;
+}

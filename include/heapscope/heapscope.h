@@ -1,0 +1,75 @@
+/*
+ * heapscope/heapscope.h — heapscope's heap: Go's runtime heap in C, as malloc.
+ *
+ * The hs_malloc family behaves like the C library's: alignment of at least 8
+ * bytes for every object and of its size class's natural alignment, NULL with
+ * errno ENOMEM when memory runs out, hs_free(NULL) does nothing, hs_realloc(NULL,
+ * n) allocates and hs_realloc(p, 0) frees and returns NULL. Objects up to 32 KiB
+ * come from Go's 68 size classes; larger ones get spans of their own.
+ *
+ * Bad frees (a pointer the heap did not return, an interior pointer, a double
+ * free, a span in the wrong state) are reported on stderr with the span's
+ * details and abort the process, like Go's throw. With HEAPSCOPE_BADFREE=warn the
+ * report is printed and the free ignored.
+ *
+ * Environment: HEAPSCOPE_SWEEP_TRIGGER (bytes freed between sweep cycles; a
+ * number with an optional KiB/MiB/GiB suffix; default 4MiB), HEAPSCOPE_BADFREE.
+ *
+ * Every function is thread-safe. docs/heap.md explains the heap.
+ */
+#ifndef HEAPSCOPE_HEAPSCOPE_H
+#define HEAPSCOPE_HEAPSCOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+void *hs_malloc(size_t size);
+void hs_free(void *p);
+void *hs_calloc(size_t n, size_t size);
+void *hs_realloc(void *p, size_t size);
+void *hs_aligned_alloc(size_t align, size_t size);
+int hs_posix_memalign(void **out, size_t align, size_t size);
+void *hs_memalign(size_t align, size_t size);
+size_t hs_malloc_usable_size(void *p);
+
+/* A snapshot of the heap's statistics (bytes unless named otherwise). */
+typedef struct hs_heap_stats_t {
+	uint64_t in_use;	/* in spans holding objects */
+	uint64_t free;		/* grown into but in no span (includes released) */
+	uint64_t released;	/* free and returned to the OS */
+	uint64_t sys;		/* mapped for the heap and its metadata */
+	uint64_t metadata;	/* of sys: the heap's own structures */
+	uint64_t pages_in_use;	/* pages (8 KiB) in in-use spans */
+	uint64_t reserved, prepared, ready; /* address space per OS memory state */
+	uint64_t large_allocs, large_frees;
+	uint64_t sweep_cycles, spans_swept, spans_released;
+} hs_heap_stats_t;
+
+void hs_heap_stats(hs_heap_stats_t *out);
+
+/*
+ * Checks every invariant of the heap: the span table against the page
+ * allocator's bitmaps and the pageInUse bits, the mcentral sets against their
+ * spans' states, allocCount against the bitmaps, and the page allocator's own
+ * invariants. Exact only while no other thread allocates or frees. Returns 0, or
+ * -1 with a one-line description of the first violation in msg.
+ */
+int hs_heap_check(char *msg, size_t msglen);
+
+/*
+ * Runs a whole sweep cycle now, on the calling thread (for tests and tools):
+ * every free made so far is folded in, and spans left empty return to the page
+ * allocator. Spans cached by other threads are swept when those threads release
+ * them.
+ */
+void hs_heap_sweep(void);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HEAPSCOPE_HEAPSCOPE_H */
