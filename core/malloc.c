@@ -206,16 +206,21 @@ void hs_free(void *p)
 		bad_free(p, s, "object is not allocated (double free, or never returned by malloc)");
 		return;
 	}
+	/* Once the bit is set a sweeper may release the span and its struct may be
+	 * reused: read what is needed first, and touch s afterwards only if it is a
+	 * large object's span, which no sweeper handles. */
+	int large = hs_span_class_size(s->spanclass) == 0;
+	uintptr_t bytes = s->elemsize;
 	if (atomic_fetch_or_explicit(&s->free_bits[w], bit, memory_order_release) & bit) {
 		bad_free(p, s, "double free");
 		return;
 	}
-	if (hs_span_class_size(s->spanclass) == 0) {
+	if (large) {
 		atomic_fetch_add_explicit(&hs_heap.large_frees, 1, memory_order_relaxed);
 		hs_mheap_free_span(s);
 		return;
 	}
-	hs_sweep_note_freed(hs_mcache_get(), s->elemsize);
+	hs_sweep_note_freed(hs_mcache_get(), bytes);
 }
 
 /* --- the rest of the family ----------------------------------------------------------- */
