@@ -62,9 +62,13 @@ struct hs_span_list;
  *   alloc_count  = popcount(alloc_bits | [0, freeindex))        (<= nelems)
  *   alloc_cache  = ~alloc_bits of freeindex's 64-object word, shifted so bit 0
  *                  is object freeindex (Go's allocCache)
- * Frees: free_bits[i] is set by hs_free (atomic or, any thread) for an allocated
- * object; a sweep takes the free bits and folds them in:
- *   alloc_bits := (alloc_bits | [0, freeindex)) & ~free_bits;  freeindex := 0
+ * Frees: the thread whose mcache holds the span (its owner) sets local_free[i]
+ * with a plain or; any other thread sets free_bits[i] with an atomic or. A sweep
+ * takes both and folds them in:
+ *   alloc_bits := (alloc_bits | [0, freeindex)) & ~(free_bits | local_free)
+ *   freeindex := 0
+ * local_free is zero whenever the span is not cached (the owner sweeps before it
+ * lets go), so only the owner ever touches it.
  *
  * Sweep generations (Go's mspan.sweepgen), h = the heap's sweepgen (always even):
  *   h-2 needs sweeping; h-1 being swept; h swept; h+3 swept, then cached;
@@ -95,7 +99,9 @@ typedef struct hs_mspan {
 	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
 	uint64_t alloc_cache;	      /* owner */
 	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
-	_Atomic uint64_t *free_bits;  /* or'ed by hs_free, taken by the sweeper */
+	_Atomic uint64_t *free_bits;  /* or'ed by hs_free on other threads, taken by the sweeper */
+	uint64_t *local_free;	      /* or'ed by hs_free on the owner; owner only */
+	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
 } hs_mspan;
 
 /* A cached span that has not been swept in the current cycle (see sweepgen). */
@@ -174,20 +180,42 @@ typedef struct hs_mcentral {
  * thread (thread-local); flushed when the thread exits. Linked into
  * mheap.mcaches under heap.lock so the checker can see every cache.
  */
+/*
+ * Counters an mcache keeps for its thread. Only the owner writes them, with a
+ * plain load and store (hs_stat_inc): no locked instruction on the allocation
+ * path. Readers sum them over the mcaches under heap.lock; an exiting thread's
+ * counts are added to the heap's retired totals.
+ */
+typedef struct hs_mcache_stats {
+	_Atomic uint64_t large_allocs, large_frees, spans_swept;
+} hs_mcache_stats;
+
+static inline void hs_stat_inc(_Atomic uint64_t *x)
+{
+	atomic_store_explicit(x, atomic_load_explicit(x, memory_order_relaxed) + 1, memory_order_relaxed);
+}
+
 #define HS_MSPAN_CACHE 16
+/* Freed large-object spans an mcache keeps for reuse: at most this many, of at
+ * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
+#define HS_LARGE_CACHE 8
+#define HS_LARGE_CACHE_PAGES 32
 
 typedef struct hs_mcache {
 	hs_mspan *alloc[HS_NUM_SPAN_CLASSES];
 	hs_page_cache pcache;	 /* flush needs heap.lock */
 	hs_mspan *mspancache[HS_MSPAN_CACHE]; /* unused span structs (Go's p.mspancache) */
 	unsigned nmspancache;
+	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
+	unsigned nlarge;
+	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
 	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
 	struct hs_mcache *next, *prev; /* heap.lock */
 } hs_mcache;
 
 /* --- the heap -------------------------------------------------------------------- */
 
-#define HS_BITS_ORDERS 5 /* span bitmaps of 1, 2, 4, 8 or 16 words */
+#define HS_BITS_ORDERS 5 /* span bitmaps of 1, 2, 4, 8 or 16 words, three per block */
 
 typedef struct hs_mheap {
 	hs_mutex lock;
@@ -217,14 +245,14 @@ typedef struct hs_mheap {
 	_Atomic uint64_t in_use;   /* bytes in in-use spans */
 	_Atomic uint64_t released; /* free bytes returned to the OS (scavenged) */
 	_Atomic uint64_t pages_in_use;
-	_Atomic uint64_t large_allocs, large_frees;
 	_Atomic uint64_t mem_reserved, mem_prepared, mem_ready; /* bytes per OS state */
 	hs_sys_stat meta_stat; /* heap metadata: arena map, heapArenas, fixallocs, summaries */
 
 	/* Sweeping (core/sweep.c). */
 	_Atomic uint64_t freed_since_cycle; /* bytes freed since the cycle began */
-	uint64_t sweep_trigger;		    /* start a cycle after this many bytes freed */
-	_Atomic uint64_t sweep_cycles, spans_swept, spans_released;
+	uint64_t sweep_trigger;		    /* bytes freed that start a cycle; 0: scale with the heap */
+	_Atomic uint64_t sweep_cycles, spans_swept, spans_released; /* spans_swept: off mcaches */
+	hs_mcache_stats retired; /* counts of mcaches whose threads exited; lock */
 	pthread_mutex_t sweeper_mu; /* the sweeper's lock (a leaf) and its wake-up */
 	pthread_cond_t sweeper_cv;
 	int sweeper_started, sweeper_pending; /* sweeper_mu */
@@ -284,8 +312,19 @@ int hs_mcentral_sweep_one(hs_mcentral *c);
 void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s);
 
 /* --- core/mcache.c ------------------------------------------------------------------ */
-hs_mcache *hs_mcache_get(void);
+extern __thread hs_mcache *hs_tls_mcache __attribute__((tls_model("initial-exec")));
+hs_mcache *hs_mcache_new(void);
+
+/* The calling thread's mcache, created on first use. */
+static inline hs_mcache *hs_mcache_get(void)
+{
+	hs_mcache *c = hs_tls_mcache;
+	return c != NULL ? c : hs_mcache_new();
+}
+
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc);
+hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages);
+int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s);
 void hs_mcache_release_all(hs_mcache *c);
 void hs_mcache_thread_exit(void *arg);
 int hs_mcache_span_is_empty(const hs_mspan *s);

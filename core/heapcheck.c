@@ -70,7 +70,9 @@ static int check_span_objects(const hs_mspan *s, char *msg, size_t msglen)
 		uint64_t valid = (unsigned)s->nelems >= (w + 1) * 64 ? ~UINT64_C(0)
 								     : (UINT64_C(1) << (s->nelems - w * 64)) - 1;
 		uint64_t below = fi >= (w + 1) * 64 ? ~UINT64_C(0) : fi <= w * 64 ? 0 : (UINT64_C(1) << (fi - w * 64)) - 1;
-		uint64_t a = atomic_load(&s->alloc_bits[w]), f = atomic_load(&s->free_bits[w]);
+		uint64_t a = atomic_load(&s->alloc_bits[w]), f = atomic_load(&s->free_bits[w]) | s->local_free[w];
+		if (s->local_free[w] != 0 && atomic_load(&s->owner) == NULL)
+			FAIL("span %#lx: owner-local frees on a span no mcache holds", (unsigned long)s->start_addr);
 		if ((a | f) & ~valid)
 			FAIL("span %#lx: bitmap bits beyond nelems in word %u", (unsigned long)s->start_addr, w);
 		if (f & ~(a | below))
@@ -129,6 +131,13 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 {
 	for (hs_mcache *c = hs_heap.mcaches; c != NULL; c = c->next) {
 		*cached_pages += (uint64_t)hs_popcount64(c->pcache.cache);
+		for (unsigned i = 0; i < c->nlarge; i++) {
+			const hs_mspan *s = c->large[i];
+			if (hs_span_class_size(s->spanclass) != 0 || s->alloc_count != 0 ||
+			    atomic_load(&s->owner) != c || atomic_load(&s->state) != HS_MSPAN_IN_USE)
+				FAIL("mcache: large span %#lx kept for reuse is not a free in-use large span",
+				     (unsigned long)s->start_addr);
+		}
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 			const hs_mspan *s = c->alloc[i];
 			if (hs_mcache_span_is_empty(s))

@@ -67,7 +67,7 @@ static uintptr_t next_free(hs_mcache *c, hs_span_class sc, hs_mspan **sp)
 }
 
 /* Marks a new large-object span's only object allocated; NULL (ENOMEM) passes through. */
-static hs_mspan *claim_large(hs_mspan *s)
+static hs_mspan *claim_large(hs_mcache *c, hs_mspan *s)
 {
 	if (s == NULL) {
 		errno = ENOMEM;
@@ -75,7 +75,7 @@ static hs_mspan *claim_large(hs_mspan *s)
 	}
 	atomic_store_explicit(&s->alloc_bits[0], 1, memory_order_release);
 	s->alloc_count = 1;
-	atomic_fetch_add_explicit(&hs_heap.large_allocs, 1, memory_order_relaxed);
+	hs_stat_inc(&c->stats.large_allocs);
 	return s;
 }
 
@@ -87,7 +87,10 @@ static void *large_alloc(hs_mcache *c, size_t size, int zero)
 		return NULL;
 	}
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
-	hs_mspan *s = claim_large(hs_mheap_alloc_span(c, npages, hs_make_span_class(0)));
+	hs_mspan *s = hs_mcache_take_large(c, npages);
+	if (s == NULL)
+		s = hs_mheap_alloc_span(c, npages, hs_make_span_class(0));
+	s = claim_large(c, s);
 	if (s == NULL)
 		return NULL;
 	if (zero && s->needzero)
@@ -211,16 +214,31 @@ void hs_free(void *p)
 	 * large object's span, which no sweeper handles. */
 	int large = hs_span_class_size(s->spanclass) == 0;
 	uintptr_t bytes = s->elemsize;
+	hs_mcache *c = hs_mcache_get();
+	hs_mcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
+	if (owner == c) {
+		/* Fast path: our own cached span; only we touch local_free. */
+		if ((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit) {
+			bad_free(p, s, "double free");
+			return;
+		}
+		s->local_free[w] |= bit;
+		return;
+	}
 	if (atomic_fetch_or_explicit(&s->free_bits[w], bit, memory_order_release) & bit) {
 		bad_free(p, s, "double free");
 		return;
 	}
 	if (large) {
-		atomic_fetch_add_explicit(&hs_heap.large_frees, 1, memory_order_relaxed);
-		hs_mheap_free_span(s);
+		hs_stat_inc(&c->stats.large_frees);
+		if (!hs_mcache_keep_large(c, s))
+			hs_mheap_free_span(s);
 		return;
 	}
-	hs_sweep_note_freed(hs_mcache_get(), bytes);
+	/* A cached span's owner sweeps it when it next runs out of room; only frees
+	 * into spans no mcache holds need a sweep cycle. */
+	if (owner == NULL)
+		hs_sweep_note_freed(c, bytes);
 }
 
 /* --- the rest of the family ----------------------------------------------------------- */
@@ -295,9 +313,8 @@ void *hs_aligned_alloc(size_t align, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	hs_mcache_get();
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
-	hs_mspan *s = claim_large(hs_mheap_alloc_span_aligned(npages, align));
+	hs_mspan *s = claim_large(hs_mcache_get(), hs_mheap_alloc_span_aligned(npages, align));
 	return s == NULL ? NULL : (void *)s->start_addr;
 }
 
@@ -333,6 +350,14 @@ void hs_heap_stats(hs_heap_stats_t *out)
 	memset(out, 0, sizeof *out);
 	hs_lock(&hs_heap.lock);
 	uint64_t grown = hs_heap.pages.in_use.total_bytes;
+	out->large_allocs = hs_heap.retired.large_allocs;
+	out->large_frees = hs_heap.retired.large_frees;
+	out->spans_swept = hs_heap.retired.spans_swept;
+	for (hs_mcache *c = hs_heap.mcaches; c != NULL; c = c->next) {
+		out->large_allocs += atomic_load_explicit(&c->stats.large_allocs, memory_order_relaxed);
+		out->large_frees += atomic_load_explicit(&c->stats.large_frees, memory_order_relaxed);
+		out->spans_swept += atomic_load_explicit(&c->stats.spans_swept, memory_order_relaxed);
+	}
 	hs_unlock(&hs_heap.lock);
 	out->in_use = atomic_load(&hs_heap.in_use);
 	out->free = grown - out->in_use;
@@ -343,9 +368,7 @@ void hs_heap_stats(hs_heap_stats_t *out)
 	out->reserved = atomic_load(&hs_heap.mem_reserved);
 	out->prepared = atomic_load(&hs_heap.mem_prepared);
 	out->ready = atomic_load(&hs_heap.mem_ready);
-	out->large_allocs = atomic_load(&hs_heap.large_allocs);
-	out->large_frees = atomic_load(&hs_heap.large_frees);
 	out->sweep_cycles = atomic_load(&hs_heap.sweep_cycles);
-	out->spans_swept = atomic_load(&hs_heap.spans_swept);
+	out->spans_swept += atomic_load(&hs_heap.spans_swept);
 	out->spans_released = atomic_load(&hs_heap.spans_released);
 }

@@ -25,9 +25,9 @@
 /* The fast path's "no span": nelems 0 and an empty allocCache, so it always fails. */
 static hs_mspan empty_mspan;
 
-static __thread hs_mcache *tls_mcache __attribute__((tls_model("initial-exec")));
+__thread hs_mcache *hs_tls_mcache __attribute__((tls_model("initial-exec")));
 
-static hs_mcache *mcache_new(void)
+hs_mcache *hs_mcache_new(void)
 {
 	hs_mallocinit();
 	hs_lock(&hs_heap.lock);
@@ -39,31 +39,36 @@ static hs_mcache *mcache_new(void)
 	hs_unlock(&hs_heap.lock);
 	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
 		c->alloc[i] = &empty_mspan;
-	tls_mcache = c;
+	hs_tls_mcache = c;
 	pthread_setspecific(hs_heap.mcache_key, c);
 	return c;
 }
 
-hs_mcache *hs_mcache_get(void)
+/* The owner sweeps its cached span; it stays cached, swept for this cycle. */
+static void sweep_cached(hs_mcache *c, hs_mspan *s)
 {
-	hs_mcache *c = tls_mcache;
-	return c != NULL ? c : mcache_new();
+	hs_span_sweep(s);
+	hs_stat_inc(&c->stats.spans_swept);
+	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen) + 3, memory_order_relaxed);
 }
 
 static int has_pending_frees(const hs_mspan *s)
 {
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++) {
-		if (atomic_load_explicit(&s->free_bits[w], memory_order_relaxed) != 0)
+		if ((atomic_load_explicit(&s->free_bits[w], memory_order_relaxed) | s->local_free[w]) != 0)
 			return 1;
 	}
 	return 0;
 }
 
-/* The owner sweeps its cached span; it stays cached, swept for this cycle. */
-static void sweep_cached(hs_mspan *s)
+/* Lets go of a cached span: frees pending on it are swept in first, because only
+ * the owner may touch local_free. */
+static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 {
-	hs_span_sweep(s);
-	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen) + 3, memory_order_relaxed);
+	if (has_pending_frees(s))
+		sweep_cached(c, s);
+	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+	hs_mcentral_uncache_span(&hs_heap.central[sc], s);
 }
 
 /*
@@ -75,18 +80,52 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 	hs_mspan *s = c->alloc[sc];
 	if (s != &empty_mspan) {
 		if (has_pending_frees(s)) {
-			sweep_cached(s);
+			sweep_cached(c, s);
 			if ((unsigned)(s->nelems - s->alloc_count) * 8 >= s->nelems)
 				return s;
 		}
-		hs_mcentral_uncache_span(&hs_heap.central[sc], s);
+		uncache(c, s, sc);
 		c->alloc[sc] = &empty_mspan;
 	}
 	s = hs_mcentral_cache_span(&hs_heap.central[sc], c);
 	if (s == NULL)
 		return NULL;
+	atomic_store_explicit(&s->owner, c, memory_order_relaxed);
 	c->alloc[sc] = s;
 	return s;
+}
+
+/*
+ * Large objects: a freed large span of up to HS_LARGE_CACHE_PAGES pages stays
+ * in use, its object marked free, in the freeing thread's mcache, and the next
+ * large allocation of the same page count takes it back without heap.lock or
+ * the page allocator. Go has no such cache (its large objects are collected);
+ * C programs free and reallocate buffers of the same size all the time.
+ */
+int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s)
+{
+	if (c->nlarge == HS_LARGE_CACHE || s->npages > HS_LARGE_CACHE_PAGES)
+		return 0;
+	atomic_store_explicit(&s->free_bits[0], 0, memory_order_relaxed);
+	atomic_store_explicit(&s->alloc_bits[0], 0, memory_order_relaxed);
+	s->alloc_count = 0;
+	s->needzero = 1;
+	atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+	c->large[c->nlarge++] = s;
+	return 1;
+}
+
+hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages)
+{
+	for (unsigned i = c->nlarge; i-- > 0;) {
+		hs_mspan *s = c->large[i];
+		if (s->npages == npages) {
+			c->large[i] = c->large[--c->nlarge];
+			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+			return s;
+		}
+	}
+	return NULL;
 }
 
 /* Returns every cached span and page to the heap (Go's releaseAll). */
@@ -96,10 +135,13 @@ void hs_mcache_release_all(hs_mcache *c)
 		hs_mspan *s = c->alloc[i];
 		if (s == &empty_mspan)
 			continue;
-		if (has_pending_frees(s))
-			sweep_cached(s);
-		hs_mcentral_uncache_span(&hs_heap.central[i], s);
+		uncache(c, s, (hs_span_class)i);
 		c->alloc[i] = &empty_mspan;
+	}
+	while (c->nlarge > 0) {
+		hs_mspan *s = c->large[--c->nlarge];
+		atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+		hs_mheap_free_span(s);
 	}
 	hs_lock(&hs_heap.lock);
 	hs_page_cache_flush(&c->pcache, &hs_heap.pages);
@@ -115,9 +157,12 @@ void hs_mcache_thread_exit(void *arg)
 {
 	hs_mcache *c = arg;
 	hs_mcache_release_all(c);
-	if (tls_mcache == c)
-		tls_mcache = NULL;
+	if (hs_tls_mcache == c)
+		hs_tls_mcache = NULL;
 	hs_lock(&hs_heap.lock);
+	hs_heap.retired.large_allocs += c->stats.large_allocs;
+	hs_heap.retired.large_frees += c->stats.large_frees;
+	hs_heap.retired.spans_swept += c->stats.spans_swept;
 	if (c->prev != NULL)
 		c->prev->next = c->next;
 	else

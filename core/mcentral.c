@@ -83,6 +83,7 @@ static void sweep_owned(hs_mspan *s, uint32_t sg)
 {
 	atomic_store_explicit(&s->sweepgen, sg - 1, memory_order_relaxed);
 	hs_span_sweep(s);
+	atomic_fetch_add_explicit(&hs_heap.spans_swept, 1, memory_order_relaxed);
 	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
 }
 
@@ -158,17 +159,44 @@ void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s)
 	hs_mcentral_insert_swept(c, s);
 }
 
-/* Sweeps one unswept span of this class (the background sweeper's step).
- * Returns 0 when the class has nothing left to sweep this cycle. */
+#define SWEEP_BATCH 32
+
+/*
+ * Sweeps up to SWEEP_BATCH unswept spans of this class (the background sweeper's
+ * step): taken off their sets under one acquisition of the lock, swept without
+ * it, and filed back under one more (emptied spans go to the heap). Returns how
+ * many were swept; 0 when the class has nothing left to sweep this cycle.
+ */
 int hs_mcentral_sweep_one(hs_mcentral *c)
 {
+	hs_mspan *batch[SWEEP_BATCH];
+	int n = 0;
 	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_acquire);
+
 	hs_lock(&c->lock);
-	hs_mspan *s = pop_unswept(c, sg, 0);
+	while (n < SWEEP_BATCH && (batch[n] = pop_unswept(c, sg, 0)) != NULL)
+		n++;
 	hs_unlock(&c->lock);
-	if (s == NULL)
+	if (n == 0)
 		return 0;
-	sweep_owned(s, sg);
-	hs_mcentral_insert_swept(c, s);
-	return 1;
+
+	int kept = 0;
+	for (int i = 0; i < n; i++) {
+		sweep_owned(batch[i], sg);
+		if (batch[i]->alloc_count == 0) {
+			atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
+			hs_mheap_free_span(batch[i]);
+		} else {
+			batch[kept++] = batch[i];
+		}
+	}
+	hs_lock(&c->lock);
+	sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_relaxed);
+	for (int i = 0; i < kept; i++) {
+		hs_mspan *s = batch[i];
+		atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+		list_push(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
+	}
+	hs_unlock(&c->lock);
+	return n;
 }

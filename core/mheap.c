@@ -66,7 +66,7 @@ void hs_mallocinit(void)
 		hs_fixalloc_init(&hs_heap.cachealloc, sizeof(hs_mcache), &hs_heap.meta_stat);
 		hs_fixalloc_init(&hs_heap.hintalloc, sizeof(hs_arena_hint), &hs_heap.meta_stat);
 		for (unsigned k = 0; k < HS_BITS_ORDERS; k++)
-			hs_fixalloc_init(&hs_heap.bitsalloc[k], 2 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
+			hs_fixalloc_init(&hs_heap.bitsalloc[k], 3 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
 			hs_mcentral_init(&hs_heap.central[i], (hs_span_class)i);
 		hs_lock(&hs_heap.lock);
@@ -84,7 +84,7 @@ void hs_mallocinit(void)
 /* Reads the heap's settings from the environment (see heapscope.h). */
 void hs_heap_read_env(void)
 {
-	hs_heap.sweep_trigger = env_bytes("HEAPSCOPE_SWEEP_TRIGGER", (uint64_t)4 << 20);
+	hs_heap.sweep_trigger = env_bytes("HEAPSCOPE_SWEEP_TRIGGER", 0); /* 0: scale with the heap */
 	const char *bf = getenv("HEAPSCOPE_BADFREE");
 	hs_heap.badfree_warn = bf != NULL && strcmp(bf, "warn") == 0;
 }

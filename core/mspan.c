@@ -5,16 +5,19 @@
  * mgcsweep.go (sweep). See core/heap.h for the invariants and core/mheap.c for
  * the overview.
  *
- * Bitmaps: two of ceil(nelems/64) words, rounded up to 1, 2, 4, 8 or 16 words
- * (1024 objects at most, class 1's 8-byte objects in one page), from one block
- * of the bits allocator.
+ * Bitmaps: three of ceil(nelems/64) words (allocation, remote frees, the owner's
+ * frees), rounded up to 1, 2, 4, 8 or 16 words (1024 objects at most, class 1's
+ * 8-byte objects in one page), from one block of the bits allocator.
  *
  * Sweeping replaces Go's mark phase: the free bits that hs_free set since the
- * last sweep are taken word by word with an atomic exchange (a free that lands
- * after the exchange waits for the next sweep, so none is lost) and cleared
- * from the allocation bits:
+ * last sweep are taken word by word, the remote ones with an atomic exchange (a
+ * free that lands after the exchange waits for the next sweep, so none is lost)
+ * and the owner's directly, and cleared from the allocation bits:
  *
  *   alloc_bits := (alloc_bits | objects below freeindex) & ~taken free bits
+ *
+ * An object in both free bitmaps was freed twice, by two threads; the sweep
+ * reports it as a double free.
  *
  * The new allocation bits are stored before freeindex is reset (a release
  * store). A concurrent hs_free reads freeindex first (acquire), so it always sees
@@ -53,6 +56,7 @@ void hs_span_init_objects(hs_mspan *s, hs_span_class sc)
 	hs_unlock(&hs_heap.bits_lock);
 	s->alloc_bits = bits;
 	s->free_bits = bits + (1u << order);
+	s->local_free = (uint64_t *)(bits + (2u << order));
 	s->alloc_cache = ~UINT64_C(0);
 }
 
@@ -62,6 +66,7 @@ void hs_span_release_bits(hs_mspan *s)
 	hs_fixalloc_free(&hs_heap.bitsalloc[s->bits_order], (void *)s->alloc_bits);
 	hs_unlock(&hs_heap.bits_lock);
 	s->alloc_bits = s->free_bits = NULL;
+	s->local_free = NULL;
 }
 
 /* Loads the complement of allocation word w into alloc_cache (1 = free). */
@@ -125,6 +130,14 @@ unsigned hs_span_sweep(hs_mspan *s)
 		uint64_t f = atomic_load_explicit(&s->free_bits[w], memory_order_relaxed);
 		if (f != 0)
 			f = atomic_exchange_explicit(&s->free_bits[w], 0, memory_order_acquire);
+		uint64_t local = s->local_free[w];
+		s->local_free[w] = 0;
+		if (f & local) {
+			hs_print("heapscope: span %#lx: objects freed by two threads: word %u, %#llx\n",
+				 (unsigned long)s->start_addr, w, (unsigned long long)(f & local));
+			hs_throw("double free");
+		}
+		f |= local;
 		uint64_t a = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) | below_freeindex(fi, w);
 		if (f & ~a) {
 			hs_print("heapscope: span %#lx word %u: freed %#llx, allocated %#llx\n",
@@ -141,6 +154,5 @@ unsigned hs_span_sweep(hs_mspan *s)
 		s->needzero = 1;
 	hs_span_refill_alloc_cache(s, 0);
 	atomic_store_explicit(&s->freeindex, 0, memory_order_release);
-	atomic_fetch_add_explicit(&hs_heap.spans_swept, 1, memory_order_relaxed);
 	return freed;
 }

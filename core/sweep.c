@@ -4,9 +4,10 @@
  * overview and core/mspan.c for what sweeping one span does.
  *
  * Go starts a sweep cycle at the end of every GC. heapscope starts one once enough
- * bytes have been freed since the last cycle: HEAPSCOPE_SWEEP_TRIGGER, 4 MiB by
- * default. Freed bytes are counted in each mcache and added to the heap's counter
- * 64 KiB at a time, so the counter is not contended. Starting a cycle is one
+ * bytes have been freed into spans that no mcache holds (see trigger()): frees
+ * into a cached span are swept in by its owner and need no cycle. Freed bytes are
+ * counted in each mcache and added to the heap's counter 64 KiB at a time, so
+ * the counter is not contended. Starting a cycle is one
  * increment of sweepgen by 2 under heap.lock. That increment turns every swept set
  * of every mcentral into an unswept set, and marks every cached span as "cached
  * before the cycle" (h+1). The background sweeper thread then sweeps the
@@ -28,6 +29,7 @@
 #define FREED_BATCH ((uint64_t)64 << 10)
 
 static void *sweeper_main(void *arg);
+static uint64_t trigger(void);
 
 void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes)
 {
@@ -37,8 +39,23 @@ void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes)
 	uint64_t total = atomic_fetch_add_explicit(&hs_heap.freed_since_cycle, c->freed_bytes,
 						   memory_order_relaxed) + c->freed_bytes;
 	c->freed_bytes = 0;
-	if (total >= hs_heap.sweep_trigger)
+	if (total >= trigger())
 		hs_sweep_start_cycle();
+}
+
+/*
+ * Bytes freed into uncached spans that start a cycle: HEAPSCOPE_SWEEP_TRIGGER if
+ * set; otherwise a quarter of the bytes in use, and at least 4 MiB. A fixed
+ * trigger would sweep a large heap's every span after a small fraction of it was
+ * freed; like Go's pacing, the work per cycle then grows with the heap and so
+ * does the distance between cycles.
+ */
+static uint64_t trigger(void)
+{
+	if (hs_heap.sweep_trigger != 0)
+		return hs_heap.sweep_trigger;
+	uint64_t quarter = atomic_load_explicit(&hs_heap.in_use, memory_order_relaxed) / 4;
+	return quarter > ((uint64_t)4 << 20) ? quarter : (uint64_t)4 << 20;
 }
 
 /*
@@ -62,7 +79,7 @@ static void begin_cycle(void)
 void hs_sweep_start_cycle(void)
 {
 	pthread_mutex_lock(&hs_heap.sweeper_mu);
-	if (atomic_load_explicit(&hs_heap.freed_since_cycle, memory_order_relaxed) < hs_heap.sweep_trigger) {
+	if (atomic_load_explicit(&hs_heap.freed_since_cycle, memory_order_relaxed) < trigger()) {
 		pthread_mutex_unlock(&hs_heap.sweeper_mu);
 		return;
 	}

@@ -12,8 +12,9 @@
  * details and abort the process, like Go's throw. With HEAPSCOPE_BADFREE=warn the
  * report is printed and the free ignored.
  *
- * Environment: HEAPSCOPE_SWEEP_TRIGGER (bytes freed between sweep cycles; a
- * number with an optional KiB/MiB/GiB suffix; default 4MiB), HEAPSCOPE_BADFREE.
+ * Environment: HEAPSCOPE_SWEEP_TRIGGER (bytes freed into uncached spans between
+ * sweep cycles; a number with an optional KiB/MiB/GiB suffix; by default a
+ * quarter of the heap in use, at least 4 MiB), HEAPSCOPE_BADFREE.
  *
  * Every function is thread-safe. docs/heap.md explains the heap.
  */
