@@ -102,18 +102,19 @@ static int reserve_anywhere(uintptr_t n, uintptr_t *got)
 
 static int register_arenas(uintptr_t v, uintptr_t n)
 {
-	if (hs_heap.arenas == NULL) {
+	_Atomic(hs_heap_arena *) *map = atomic_load_explicit(&hs_heap.arenas, memory_order_relaxed);
+	if (map == NULL) {
 		void *m;
 		if (hs_sys_alloc(sizeof(hs_heap_arena *) << HS_ARENA_L2_BITS, NULL, &m) != 0)
 			return 0;
-		hs_heap.arenas = m;
+		map = m;
+		atomic_store_explicit(&hs_heap.arenas, map, memory_order_release);
 	}
 	for (uintptr_t a = v; a < v + n; a += HS_HEAP_ARENA_BYTES) {
 		void *ha;
 		if (hs_sys_alloc(sizeof(hs_heap_arena), &hs_heap.meta_stat, &ha) != 0)
 			return 0;
-		atomic_store_explicit(&hs_heap.arenas[hs_arena_index(a)], (hs_heap_arena *)ha,
-				      memory_order_release);
+		atomic_store_explicit(&map[hs_arena_index(a)], (hs_heap_arena *)ha, memory_order_release);
 	}
 	return 1;
 }

@@ -80,29 +80,37 @@ struct hs_span_list;
  * Ownership: a span is touched for allocation and sweeping only by whoever holds
  * it: the mcache that cached it, or the thread that took it off an mcentral set.
  */
+#define HS_INLINE_BITS_WORDS 2 /* spans of up to 128 objects keep their bitmaps inline */
+
 typedef struct hs_mspan {
-	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
-	struct hs_span_list *list;    /* the set holding the span, or NULL */
-	uintptr_t start_addr;	      /* never changes while the span is in use */
-	uintptr_t npages;
-	uintptr_t limit;	      /* end of the last object */
-	uintptr_t elemsize;	      /* a large object's span: npages * pageSize */
-	uint32_t div_mul;	      /* object index = (offset * div_mul) >> 32 */
-	uint16_t nelems;
-	_Atomic uint16_t freeindex;   /* owner writes (release); hs_free reads (acquire) */
-	uint16_t alloc_count;	      /* owner */
+	/* First cache line: everything hs_free reads. */
+	_Atomic uint8_t state;	      /* written with heap.lock, read atomically */
 	hs_span_class spanclass;
 	uint8_t needzero;	      /* some object memory may be dirty; owner */
-	_Atomic uint8_t state;	      /* written with heap.lock, read atomically */
-	uint8_t bits_order;	      /* the bitmaps hold 1 << bits_order words each */
+	uint8_t bits_order;	      /* out-of-line bitmaps of 1 << bits_order words; or INLINE */
+	uint32_t div_mul;	      /* object index = (offset * div_mul) >> 32 */
+	uintptr_t start_addr;	      /* never changes while the span is in use */
+	uintptr_t limit;	      /* end of the last object */
+	uintptr_t elemsize;	      /* a large object's span: npages * pageSize */
+	_Atomic uint16_t freeindex;   /* owner writes (release); hs_free reads (acquire) */
+	uint16_t nelems;
+	uint16_t alloc_count;	      /* owner */
 	_Atomic uint32_t sweepgen;
-	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
-	uint64_t alloc_cache;	      /* owner */
+	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
 	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
+	/* Second cache line: the free bitmaps, inline for small spans. */
 	_Atomic uint64_t *free_bits;  /* or'ed by hs_free on other threads, taken by the sweeper */
 	uint64_t *local_free;	      /* or'ed by hs_free on the owner; owner only */
-	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
-} hs_mspan;
+	_Atomic uint64_t inline_bits[3 * HS_INLINE_BITS_WORDS];
+	/* Colder: allocation and list state. */
+	uint64_t alloc_cache;	      /* owner */
+	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
+	struct hs_span_list *list;    /* the set holding the span, or NULL */
+	uintptr_t npages;
+	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
+} __attribute__((aligned(64))) hs_mspan;
+
+#define HS_BITS_INLINE 0xff
 
 /* A cached span that has not been swept in the current cycle (see sweepgen). */
 static inline int hs_span_cached_stale(uint32_t span_sg, uint32_t heap_sg)
@@ -227,7 +235,7 @@ typedef struct hs_mheap {
 	uint32_t nallspans, capallspans;
 
 	/* The arena map: HS_ARENA_L1_BITS is 0 in every configuration, so one level. */
-	_Atomic(hs_heap_arena *) *arenas;
+	_Atomic(hs_heap_arena *) *_Atomic arenas; /* set once, under heap.lock */
 	hs_arena_hint *arena_hints; /* lock */
 	struct {
 		uintptr_t base, end; /* the part of the current arena not yet grown into */
@@ -274,12 +282,14 @@ void hs_mheap_free_span(hs_mspan *s);
 void hs_mheap_put_mspans(hs_mspan **spans, unsigned n);
 int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages);
 
+/* NULL before the first arena exists, so lookups need no "initialized" check. */
 static inline hs_heap_arena *hs_arena_of(uintptr_t p)
 {
 	hs_arena_idx ai = hs_arena_index(p);
-	if (ai >> HS_ARENA_L2_BITS != 0)
+	_Atomic(hs_heap_arena *) *map = atomic_load_explicit(&hs_heap.arenas, memory_order_acquire);
+	if (ai >> HS_ARENA_L2_BITS != 0 || map == NULL)
 		return NULL;
-	return atomic_load_explicit(&hs_heap.arenas[ai], memory_order_acquire);
+	return atomic_load_explicit(&map[ai], memory_order_acquire);
 }
 
 /* The span owning address p, or NULL. Lock-free. Mirrors spanOf. */

@@ -125,9 +125,27 @@ static void *malloc_internal(size_t size, int zero)
 	return large_alloc(c, size, zero);
 }
 
-void *hs_malloc(size_t size)
+__attribute__((noinline)) static void *malloc_slow(size_t size)
 {
 	return malloc_internal(size, 0);
+}
+
+/*
+ * Fast path: a thread with an mcache, a size the 8-byte class table covers
+ * (1..1016 bytes), and room in the class's span: a table lookup and
+ * nextFreeFast, with no call and no register saves. Everything else (first use,
+ * size 0, larger sizes, a full span) takes the general path.
+ */
+void *hs_malloc(size_t size)
+{
+	hs_mcache *c = hs_tls_mcache;
+	if (__builtin_expect(c != NULL && size - 1 < HS_SMALL_SIZE_MAX - 8, 1)) {
+		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class8[(size + 7) >> 3])];
+		uintptr_t v = next_free_fast(s);
+		if (__builtin_expect(v != 0, 1))
+			return (void *)v;
+	}
+	return malloc_slow(size);
 }
 
 void *hs_calloc(size_t n, size_t size)
@@ -174,7 +192,7 @@ static void bad_free(const void *p, const hs_mspan *s, const char *why)
 static hs_mspan *object_of(const void *p, unsigned *idx)
 {
 	uintptr_t a = (uintptr_t)p;
-	hs_mspan *s = atomic_load(&hs_heap.inited) ? hs_span_of(a) : NULL;
+	hs_mspan *s = hs_span_of(a);
 	if (s == NULL) {
 		bad_free(p, NULL, "no span holds it (outside the heap, or a large object freed already)");
 		return NULL;
@@ -193,10 +211,9 @@ static hs_mspan *object_of(const void *p, unsigned *idx)
 	return s;
 }
 
-void hs_free(void *p)
+/* The general free: every check, with reports. */
+__attribute__((noinline)) static void free_slow(void *p)
 {
-	if (p == NULL)
-		return;
 	unsigned idx;
 	hs_mspan *s = object_of(p, &idx);
 	if (s == NULL)
@@ -239,6 +256,35 @@ void hs_free(void *p)
 	 * into spans no mcache holds need a sweep cycle. */
 	if (owner == NULL)
 		hs_sweep_note_freed(c, bytes);
+}
+
+/*
+ * Fast path: the owner of the span frees a valid object. The same checks as
+ * free_slow, in the same order; any that does not pass (or another thread's
+ * span, a large object, no mcache) goes to free_slow, which checks again and
+ * reports. Only the owner touches local_free, so a plain or suffices.
+ */
+void hs_free(void *p)
+{
+	uintptr_t a = (uintptr_t)p;
+	hs_mspan *s = hs_span_of(a);
+	hs_mcache *c = hs_tls_mcache;
+	if (__builtin_expect(s != NULL && c != NULL, 1) &&
+	    atomic_load_explicit(&s->owner, memory_order_relaxed) == c &&
+	    atomic_load_explicit(&s->state, memory_order_acquire) == HS_MSPAN_IN_USE && s->div_mul != 0) {
+		unsigned idx = (unsigned)(((uint64_t)(a - s->start_addr) * s->div_mul) >> 32);
+		unsigned w = idx / 64;
+		uint64_t bit = UINT64_C(1) << (idx % 64);
+		if (a < s->limit && s->start_addr + idx * s->elemsize == a &&
+		    (idx < atomic_load_explicit(&s->freeindex, memory_order_acquire) ||
+		     (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
+		    !((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit)) {
+			s->local_free[w] |= bit;
+			return;
+		}
+	}
+	if (p != NULL)
+		free_slow(p);
 }
 
 /* --- the rest of the family ----------------------------------------------------------- */
