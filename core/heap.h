@@ -162,10 +162,47 @@ typedef struct hs_arena_hint {
 
 /* --- mcentral ------------------------------------------------------------------- */
 
+/* A doubly linked list of spans (an mcentral set, or an mcache's owned spans). */
 typedef struct hs_span_list {
-	hs_mspan *first;
+	hs_mspan *first, *last;
 	uint32_t n;
 } hs_span_list;
+
+static inline void hs_span_list_push_back(hs_span_list *l, hs_mspan *s)
+{
+	s->next = NULL;
+	s->prev = l->last;
+	if (l->last != NULL)
+		l->last->next = s;
+	else
+		l->first = s;
+	l->last = s;
+	s->list = l;
+	l->n++;
+}
+
+static inline void hs_span_list_remove(hs_span_list *l, hs_mspan *s)
+{
+	if (s->prev != NULL)
+		s->prev->next = s->next;
+	else
+		l->first = s->next;
+	if (s->next != NULL)
+		s->next->prev = s->prev;
+	else
+		l->last = s->prev;
+	s->next = s->prev = NULL;
+	s->list = NULL;
+	l->n--;
+}
+
+static inline hs_mspan *hs_span_list_pop_front(hs_span_list *l)
+{
+	hs_mspan *s = l->first;
+	if (s != NULL)
+		hs_span_list_remove(l, s);
+	return s;
+}
 
 /*
  * The spans of one span class that no mcache holds (Go's mcentral): partial
@@ -204,6 +241,8 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
 }
 
 #define HS_MSPAN_CACHE 16
+/* Spans of one class an mcache keeps owning after it has filled them. */
+#define HS_OWNED_SPANS 512
 /* Freed large-object spans an mcache keeps for reuse: at most this many, of at
  * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
 #define HS_LARGE_CACHE 8
@@ -214,6 +253,7 @@ typedef struct hs_mcache {
 	hs_page_cache pcache;	 /* flush needs heap.lock */
 	hs_mspan *mspancache[HS_MSPAN_CACHE]; /* unused span structs (Go's p.mspancache) */
 	unsigned nmspancache;
+	hs_span_list owned[HS_NUM_SPAN_CLASSES]; /* spans it still owns, see core/mcache.c */
 	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
 	unsigned nlarge;
 	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
@@ -310,7 +350,7 @@ int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size);
 /* --- core/mspan.c -------------------------------------------------------------------- */
 void hs_span_init_objects(hs_mspan *s, hs_span_class sc);
 void hs_span_release_bits(hs_mspan *s);
-unsigned hs_span_sweep(hs_mspan *s);
+void hs_span_sweep(hs_mspan *s);
 void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
 unsigned hs_span_next_free_index(hs_mspan *s);
 

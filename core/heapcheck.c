@@ -10,8 +10,8 @@
  *     bits only on allocated objects, sweepgen in a valid state;
  *   each mcentral set: spans of its class, in use, swept or unswept as the set
  *     says, partial sets with room and full sets without;
- *   each mcache: its spans in use, of the right class, cached (h+1 or h+3), and
- *     in no mcentral set;
+ *   each mcache: its spans and owned spans in use, of the right class, cached
+ *     (an odd sweepgen no later than h+3), and in no mcentral set;
  *   the totals: pages of in-use spans plus pages held by page caches equal the
  *     allocated pages of the page allocator, and in_use/pages_in_use agree.
  *
@@ -149,6 +149,22 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 			if (g % 2 != 1 || (int32_t)(g - (sg + 3)) > 0)
 				FAIL("mcache: span %#lx has sweepgen %u, heap %u", (unsigned long)s->start_addr, g, sg);
 			(*cached_spans)++;
+		}
+		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
+			uint32_t n = 0;
+			for (const hs_mspan *s = c->owned[i].first; s != NULL; s = s->next, n++) {
+				uint32_t g = atomic_load(&s->sweepgen);
+				if (s->spanclass != i || atomic_load(&s->state) != HS_MSPAN_IN_USE ||
+				    s->list != &c->owned[i] || atomic_load(&s->owner) != c)
+					FAIL("mcache: owned span %#lx is not an owned in-use span of class %u",
+					     (unsigned long)s->start_addr, i);
+				if (g % 2 != 1 || (int32_t)(g - (sg + 3)) > 0)
+					FAIL("mcache: owned span %#lx has sweepgen %u, heap %u",
+					     (unsigned long)s->start_addr, g, sg);
+			}
+			if (n != c->owned[i].n)
+				FAIL("mcache: owned list of class %u counts %u spans but holds %u", i, c->owned[i].n, n);
+			*cached_spans += n;
 		}
 	}
 	return 0;

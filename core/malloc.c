@@ -131,16 +131,16 @@ __attribute__((noinline)) static void *malloc_slow(size_t size)
 }
 
 /*
- * Fast path: a thread with an mcache, a size the 8-byte class table covers
- * (1..1016 bytes), and room in the class's span: a table lookup and
- * nextFreeFast, with no call and no register saves. Everything else (first use,
- * size 0, larger sizes, a full span) takes the general path.
+ * Fast path: a thread with an mcache, a small size (1..32768 bytes), and room in
+ * the class's span: a table lookup and nextFreeFast, with no call and no
+ * register saves. Everything else (first use, size 0, large sizes, a full span)
+ * takes the general path.
  */
 void *hs_malloc(size_t size)
 {
 	hs_mcache *c = hs_tls_mcache;
-	if (__builtin_expect(c != NULL && size - 1 < HS_SMALL_SIZE_MAX - 8, 1)) {
-		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class8[(size + 7) >> 3])];
+	if (__builtin_expect(c != NULL && size - 1 < HS_MAX_SMALL_SIZE, 1)) {
+		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class(size))];
 		uintptr_t v = next_free_fast(s);
 		if (__builtin_expect(v != 0, 1))
 			return (void *)v;

@@ -71,6 +71,51 @@ static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 	hs_mcentral_uncache_span(&hs_heap.central[sc], s);
 }
 
+/* At least an eighth of the span is free: worth allocating from. */
+static int has_room(const hs_mspan *s)
+{
+	return (unsigned)(s->nelems - s->alloc_count) * 8 >= s->nelems;
+}
+
+/*
+ * Owned spans. When the owner fills a span it keeps owning it, in owned[sc],
+ * instead of handing it straight back to the mcentral (up to HS_OWNED_SPANS per
+ * class; beyond that, back to the mcentral). While it owns a span, its own frees
+ * into it stay plain stores (local_free) and need no sweep cycle. Refill looks
+ * at a few owned spans first, sweeping those with pending frees, and rotates the
+ * ones still too full to the back. An owned span that sweeps to empty goes back
+ * to the heap. This is mimalloc's thread-local pages in Go's structures: the
+ * mcentral still takes spans from exiting threads and from owners over the cap.
+ */
+#define OWNED_SCAN 4
+
+static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
+{
+	hs_span_list *l = &c->owned[sc];
+	for (int k = 0; k < OWNED_SCAN && l->first != NULL; k++) {
+		hs_mspan *s = hs_span_list_pop_front(l);
+		if (has_pending_frees(s))
+			sweep_cached(c, s);
+		if (s->alloc_count == 0 && l->n > 0) {
+			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+			hs_mheap_free_span(s);
+			continue;
+		}
+		if (has_room(s))
+			return s;
+		hs_span_list_push_back(l, s);
+	}
+	return NULL;
+}
+
+static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
+{
+	if (c->owned[sc].n < HS_OWNED_SPANS)
+		hs_span_list_push_back(&c->owned[sc], s);
+	else
+		uncache(c, s, sc);
+}
+
 /*
  * Gives the mcache a span of class sc with a free object (Go's refill); NULL when
  * the heap cannot grow. The current span, if any, is full.
@@ -81,16 +126,19 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 	if (s != &empty_mspan) {
 		if (has_pending_frees(s)) {
 			sweep_cached(c, s);
-			if ((unsigned)(s->nelems - s->alloc_count) * 8 >= s->nelems)
+			if (has_room(s))
 				return s;
 		}
-		uncache(c, s, sc);
+		park(c, s, sc);
 		c->alloc[sc] = &empty_mspan;
 	}
-	s = hs_mcentral_cache_span(&hs_heap.central[sc], c);
-	if (s == NULL)
-		return NULL;
-	atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+	s = take_owned(c, sc);
+	if (s == NULL) {
+		s = hs_mcentral_cache_span(&hs_heap.central[sc], c);
+		if (s == NULL)
+			return NULL;
+		atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+	}
 	c->alloc[sc] = s;
 	return s;
 }
@@ -133,10 +181,11 @@ void hs_mcache_release_all(hs_mcache *c)
 {
 	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 		hs_mspan *s = c->alloc[i];
-		if (s == &empty_mspan)
-			continue;
-		uncache(c, s, (hs_span_class)i);
+		if (s != &empty_mspan)
+			uncache(c, s, (hs_span_class)i);
 		c->alloc[i] = &empty_mspan;
+		while ((s = hs_span_list_pop_front(&c->owned[i])) != NULL)
+			uncache(c, s, (hs_span_class)i);
 	}
 	while (c->nlarge > 0) {
 		hs_mspan *s = c->large[--c->nlarge];

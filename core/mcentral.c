@@ -46,36 +46,11 @@ static hs_span_list *full_unswept(hs_mcentral *c, uint32_t sg)
 	return &c->full[1 - sg / 2 % 2];
 }
 
-static void list_push(hs_span_list *l, hs_mspan *s)
-{
-	s->prev = NULL;
-	s->next = l->first;
-	if (l->first != NULL)
-		l->first->prev = s;
-	l->first = s;
-	s->list = l;
-	l->n++;
-}
-
-static hs_mspan *list_pop(hs_span_list *l)
-{
-	hs_mspan *s = l->first;
-	if (s == NULL)
-		return NULL;
-	l->first = s->next;
-	if (l->first != NULL)
-		l->first->prev = NULL;
-	s->next = s->prev = NULL;
-	s->list = NULL;
-	l->n--;
-	return s;
-}
-
 void hs_mcentral_init(hs_mcentral *c, hs_span_class sc)
 {
 	hs_mutex_init(&c->lock);
 	c->spanclass = sc;
-	c->partial[0] = c->partial[1] = c->full[0] = c->full[1] = (hs_span_list){ NULL, 0 };
+	c->partial[0] = c->partial[1] = c->full[0] = c->full[1] = (hs_span_list){ NULL, NULL, 0 };
 }
 
 /* Sweeps a span the caller took off an unswept set, for the cycle sg. */
@@ -101,16 +76,16 @@ void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s)
 	hs_lock(&c->lock);
 	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_relaxed);
 	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
-	list_push(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
+	hs_span_list_push_back(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
 	hs_unlock(&c->lock);
 }
 
 /* Takes one span off an unswept set (partial first), or NULL. c->lock held. */
 static hs_mspan *pop_unswept(hs_mcentral *c, uint32_t sg, int partial_only)
 {
-	hs_mspan *s = list_pop(partial_unswept(c, sg));
+	hs_mspan *s = hs_span_list_pop_front(partial_unswept(c, sg));
 	if (s == NULL && !partial_only)
-		s = list_pop(full_unswept(c, sg));
+		s = hs_span_list_pop_front(full_unswept(c, sg));
 	return s;
 }
 
@@ -120,7 +95,7 @@ hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
 	hs_mspan *s;
 
 	hs_lock(&c->lock);
-	s = list_pop(partial_swept(c, sg));
+	s = hs_span_list_pop_front(partial_swept(c, sg));
 	for (int budget = CACHE_SPAN_SWEEP_BUDGET; s == NULL && budget > 0; budget--) {
 		s = pop_unswept(c, sg, 0);
 		if (s == NULL)
@@ -130,7 +105,7 @@ hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
 		if (s->alloc_count < s->nelems)
 			goto have_span;
 		hs_lock(&c->lock);
-		list_push(full_swept(c, sg), s);
+		hs_span_list_push_back(full_swept(c, sg), s);
 		s = NULL;
 	}
 	hs_unlock(&c->lock);
@@ -195,7 +170,7 @@ int hs_mcentral_sweep_one(hs_mcentral *c)
 	for (int i = 0; i < kept; i++) {
 		hs_mspan *s = batch[i];
 		atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
-		list_push(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
+		hs_span_list_push_back(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
 	}
 	hs_unlock(&c->lock);
 	return n;

@@ -134,24 +134,27 @@ static uint64_t below_freeindex(unsigned fi, unsigned w)
 
 /*
  * Folds the pending frees into the allocation bits (see the top of this file).
- * Returns how many objects were freed. The caller owns s.
+ * The caller owns s.
  */
-unsigned hs_span_sweep(hs_mspan *s)
+void hs_span_sweep(hs_mspan *s)
 {
 	unsigned words = hs_span_bitmap_words(s), fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
-	unsigned live = 0, freed = 0;
+	unsigned live = 0;
+	uint64_t any_freed = 0;
 	for (unsigned w = 0; w < words; w++) {
 		uint64_t f = atomic_load_explicit(&s->free_bits[w], memory_order_relaxed);
 		if (f != 0)
 			f = atomic_exchange_explicit(&s->free_bits[w], 0, memory_order_acquire);
 		uint64_t local = s->local_free[w];
-		s->local_free[w] = 0;
-		if (f & local) {
-			hs_print("heapscope: span %#lx: objects freed by two threads: word %u, %#llx\n",
-				 (unsigned long)s->start_addr, w, (unsigned long long)(f & local));
-			hs_throw("double free");
+		if (local != 0) {
+			s->local_free[w] = 0;
+			if (f & local) {
+				hs_print("heapscope: span %#lx: objects freed by two threads: word %u, %#llx\n",
+					 (unsigned long)s->start_addr, w, (unsigned long long)(f & local));
+				hs_throw("double free");
+			}
+			f |= local;
 		}
-		f |= local;
 		uint64_t a = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) | below_freeindex(fi, w);
 		if (f & ~a) {
 			hs_print("heapscope: span %#lx word %u: freed %#llx, allocated %#llx\n",
@@ -161,12 +164,11 @@ unsigned hs_span_sweep(hs_mspan *s)
 		a &= ~f;
 		atomic_store_explicit(&s->alloc_bits[w], a, memory_order_relaxed);
 		live += hs_popcount64(a);
-		freed += hs_popcount64(f);
+		any_freed |= f;
 	}
 	s->alloc_count = (uint16_t)live;
-	if (freed != 0)
+	if (any_freed != 0)
 		s->needzero = 1;
 	hs_span_refill_alloc_cache(s, 0);
 	atomic_store_explicit(&s->freeindex, 0, memory_order_release);
-	return freed;
 }
