@@ -242,7 +242,7 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
 
 #define HS_MSPAN_CACHE 16
 /* Spans of one class an mcache keeps owning after it has filled them. */
-#define HS_OWNED_SPANS 512
+#define HS_OWNED_SPANS 4096
 /* Freed large-object spans an mcache keeps for reuse: at most this many, of at
  * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
 #define HS_LARGE_CACHE 8

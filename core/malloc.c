@@ -259,6 +259,33 @@ __attribute__((noinline)) static void free_slow(void *p)
 }
 
 /*
+ * The owner frees a valid object of a span of at most UNDO_MAX_OBJECTS objects,
+ * all handed out. If it is the object allocated last and the span is the one the
+ * mcache allocates from, undo that allocation, so the next malloc reuses it
+ * instead of refilling: with so few objects a refill (and its sweep) would
+ * otherwise come with nearly every malloc/free pair. Spans of many objects
+ * amortize the sweep over their objects and do not need this. allocCache is
+ * rebuilt from idx's bitmap word, in which idx is free. Out of line to keep the
+ * common free short.
+ */
+#define UNDO_MAX_OBJECTS 8
+
+__attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan *s, unsigned idx)
+{
+	unsigned w = idx / 64;
+	uint64_t bit = UINT64_C(1) << (idx % 64);
+	uint64_t ab = atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+	if (idx + 1 == s->nelems && !(ab & bit) && c->alloc[s->spanclass] == s) {
+		s->alloc_cache = ~ab >> (idx % 64);
+		s->alloc_count--;
+		s->needzero = 1;
+		atomic_store_explicit(&s->freeindex, (uint16_t)idx, memory_order_release);
+		return;
+	}
+	s->local_free[w] |= bit;
+}
+
+/*
  * Fast path: the owner of the span frees a valid object. The same checks as
  * free_slow, in the same order; any that does not pass (or another thread's
  * span, a large object, no mcache) goes to free_slow, which checks again and
@@ -275,11 +302,14 @@ void hs_free(void *p)
 		unsigned idx = (unsigned)(((uint64_t)(a - s->start_addr) * s->div_mul) >> 32);
 		unsigned w = idx / 64;
 		uint64_t bit = UINT64_C(1) << (idx % 64);
+		unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
 		if (a < s->limit && s->start_addr + idx * s->elemsize == a &&
-		    (idx < atomic_load_explicit(&s->freeindex, memory_order_acquire) ||
-		     (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
+		    (idx < fi || (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
 		    !((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit)) {
-			s->local_free[w] |= bit;
+			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0))
+				free_from_exhausted(c, s, idx);
+			else
+				s->local_free[w] |= bit;
 			return;
 		}
 	}
@@ -386,7 +416,7 @@ void *hs_memalign(size_t align, size_t size)
 
 void hs_heap_sweep(void)
 {
-	hs_mallocinit();
+	hs_mcache_release_all(hs_mcache_get());
 	hs_sweep_full_cycle();
 }
 

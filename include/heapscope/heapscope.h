@@ -63,9 +63,10 @@ int hs_heap_check(char *msg, size_t msglen);
 
 /*
  * Runs a whole sweep cycle now, on the calling thread (for tests and tools):
- * every free made so far is folded in, and spans left empty return to the page
- * allocator. Spans cached by other threads are swept when those threads release
- * them.
+ * the caller's own cached and owned spans are handed back first, every free
+ * made so far into spans no thread holds is folded in, and spans left empty
+ * return to the page allocator. Spans other threads hold are swept when those
+ * threads next refill from them or exit.
  */
 void hs_heap_sweep(void);
 
