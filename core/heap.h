@@ -68,7 +68,7 @@ struct hs_span_list;
  *   alloc_bits := (alloc_bits | [0, freeindex)) & ~(free_bits | local_free)
  *   freeindex := 0
  * local_free is zero whenever the span is not cached (the owner sweeps before it
- * lets go), so only the owner ever touches it.
+ * lets go), so only the owner ever touches it; local_nfree counts its bits.
  *
  * Sweep generations (Go's mspan.sweepgen), h = the heap's sweepgen (always even):
  *   h-2 needs sweeping; h-1 being swept; h swept; h+3 swept, then cached;
@@ -95,6 +95,7 @@ typedef struct hs_mspan {
 	_Atomic uint16_t freeindex;   /* owner writes (release); hs_free reads (acquire) */
 	uint16_t nelems;
 	uint16_t alloc_count;	      /* owner */
+	uint16_t local_nfree;	      /* bits set in local_free; owner */
 	_Atomic uint32_t sweepgen;
 	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
 	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
@@ -109,6 +110,8 @@ typedef struct hs_mspan {
 	uintptr_t npages;
 	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
 } __attribute__((aligned(64))) hs_mspan;
+
+_Static_assert(offsetof(hs_mspan, free_bits) == 64, "hs_free's fields fill the span's first cache line");
 
 #define HS_BITS_INLINE 0xff
 

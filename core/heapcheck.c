@@ -60,7 +60,7 @@ static int check_span_pages(const hs_mspan *s, char *msg, size_t msglen)
 
 static int check_span_objects(const hs_mspan *s, char *msg, size_t msglen)
 {
-	unsigned fi = atomic_load(&s->freeindex), count = 0;
+	unsigned fi = atomic_load(&s->freeindex), count = 0, nlocal = 0;
 	if (fi > s->nelems || s->alloc_count > s->nelems)
 		FAIL("span %#lx: freeindex %u / allocCount %u beyond nelems %u", (unsigned long)s->start_addr, fi,
 		     s->alloc_count, s->nelems);
@@ -79,7 +79,11 @@ static int check_span_objects(const hs_mspan *s, char *msg, size_t msglen)
 			FAIL("span %#lx: free bits on objects that are not allocated (word %u: %#llx)",
 			     (unsigned long)s->start_addr, w, (unsigned long long)(f & ~(a | below)));
 		count += hs_popcount64(a | below);
+		nlocal += hs_popcount64(s->local_free[w]);
 	}
+	if (nlocal != s->local_nfree)
+		FAIL("span %#lx: local_nfree %u, local_free holds %u", (unsigned long)s->start_addr, s->local_nfree,
+		     nlocal);
 	if (count != s->alloc_count)
 		FAIL("span %#lx: allocCount %u, the bitmaps say %u", (unsigned long)s->start_addr, s->alloc_count,
 		     count);

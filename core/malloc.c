@@ -283,6 +283,7 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 		return;
 	}
 	s->local_free[w] |= bit;
+	s->local_nfree++;
 }
 
 /*
@@ -306,10 +307,12 @@ void hs_free(void *p)
 		if (a < s->limit && s->start_addr + idx * s->elemsize == a &&
 		    (idx < fi || (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
 		    !((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit)) {
-			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0))
+			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0)) {
 				free_from_exhausted(c, s, idx);
-			else
+			} else {
 				s->local_free[w] |= bit;
+				s->local_nfree++;
+			}
 			return;
 		}
 	}

@@ -52,13 +52,18 @@ static void sweep_cached(hs_mcache *c, hs_mspan *s)
 	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen) + 3, memory_order_relaxed);
 }
 
-static int has_pending_frees(const hs_mspan *s)
+static int has_remote_frees(const hs_mspan *s)
 {
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++) {
-		if ((atomic_load_explicit(&s->free_bits[w], memory_order_relaxed) | s->local_free[w]) != 0)
+		if (atomic_load_explicit(&s->free_bits[w], memory_order_relaxed) != 0)
 			return 1;
 	}
 	return 0;
+}
+
+static int has_pending_frees(const hs_mspan *s)
+{
+	return s->local_nfree != 0 || has_remote_frees(s);
 }
 
 /* Lets go of a cached span: frees pending on it are swept in first, because only
@@ -94,7 +99,11 @@ static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 	hs_span_list *l = &c->owned[sc];
 	for (int k = 0; k < OWNED_SCAN && l->first != NULL; k++) {
 		hs_mspan *s = hs_span_list_pop_front(l);
-		if (has_pending_frees(s))
+		/* Judge by the owner's own frees first (counted in the span's first
+		 * cache line); read the bitmaps only for a span worth taking, or when
+		 * other threads may have freed into it. */
+		unsigned room = (unsigned)(s->nelems - s->alloc_count) + s->local_nfree;
+		if (room * 8 >= s->nelems || has_remote_frees(s))
 			sweep_cached(c, s);
 		if (s->alloc_count == 0 && l->n > 0) {
 			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);

@@ -167,6 +167,7 @@ void hs_span_sweep(hs_mspan *s)
 		any_freed |= f;
 	}
 	s->alloc_count = (uint16_t)live;
+	s->local_nfree = 0;
 	if (any_freed != 0)
 		s->needzero = 1;
 	hs_span_refill_alloc_cache(s, 0);
