@@ -1,15 +1,17 @@
 #!/bin/sh
-# scripts/bench-heap.sh BENCH_BINARY [ROUNDS]
+# scripts/bench-heap.sh BENCH_BINARY [ROUNDS [MS_PER_SAMPLE]]
 #
 # The heap's benchmarks (bench/bench_heap.c) for heapscope and, in the same run,
 # glibc malloc and every other allocator installed from Debian (jemalloc,
 # mimalloc, tcmalloc, by LD_PRELOAD). Allocators are interleaved round by round so
 # that they share the machine's conditions; the table gives each one's median
-# ns/op over the rounds (and heapscope's minimum and spread), and heapscope's
-# ratio to glibc and to mimalloc (below 1: heapscope is faster).
+# ns/op over the rounds, then heapscope's minimum and maximum, and heapscope's
+# ratio to glibc and to mimalloc (below 1: heapscope is faster), of the medians
+# and of the minima (the minima are the less disturbed by a busy machine).
 set -eu
-bench=${1:?usage: bench-heap.sh BENCH_BINARY [ROUNDS]}
+bench=${1:?usage: bench-heap.sh BENCH_BINARY [ROUNDS [MS_PER_SAMPLE]]}
 rounds=${2:-5}
+ms=${3:-100}
 lib=/usr/lib/$(gcc -dumpmachine)
 
 allocs="glibc heapscope"
@@ -24,11 +26,11 @@ for r in $(seq "$rounds"); do
 	printf '   round %s/%s\n' "$r" "$rounds" >&2
 	for a in $allocs; do
 		case $a in
-		heapscope) out=$("$bench" --alloc heapscope --min-ms 150) ;;
-		glibc) out=$("$bench" --alloc system --min-ms 150) ;;
-		jemalloc) out=$(LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" --alloc system --min-ms 150) ;;
-		mimalloc) out=$(LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" --alloc system --min-ms 150) ;;
-		tcmalloc) out=$(LD_PRELOAD=$lib/libtcmalloc_minimal.so.4 "$bench" --alloc system --min-ms 150) ;;
+		heapscope) out=$("$bench" --alloc heapscope --min-ms "$ms") ;;
+		glibc) out=$("$bench" --alloc system --min-ms "$ms") ;;
+		jemalloc) out=$(LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" --alloc system --min-ms "$ms") ;;
+		mimalloc) out=$(LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" --alloc system --min-ms "$ms") ;;
+		tcmalloc) out=$(LD_PRELOAD=$lib/libtcmalloc_minimal.so.4 "$bench" --alloc system --min-ms "$ms") ;;
 		esac
 		echo "$out" | awk -v a="$a" '{ print a, $1, $2 }' >>"$tmp/all"
 	done
@@ -46,14 +48,14 @@ sort -k1,1 -k2,2 -k3,3g "$tmp/all" | awk -v allocs="$allocs" '
 		na = split(allocs, al, " ")
 		printf "%-20s", "ns/op (median)"
 		for (i = 1; i <= na; i++) printf " %10s", al[i]
-		printf " %12s %9s %9s\n", "hs min..max", "hs/glibc", "hs/mi"
+		printf " %12s %9s %9s %9s %9s\n", "hs min..max", "hs/glibc", "(min)", "hs/mi", "(min)"
 		for (b = 1; b <= nb; b++) {
 			n = order[b]
 			printf "%-20s", n
 			for (i = 1; i <= na; i++) printf " %10.2f", med[al[i] " " n]
 			h = "heapscope " n
-			printf " %5.1f..%-6.1f %9.2f", mn[h], mx[h], med[h] / med["glibc " n]
-			if (("mimalloc " n) in med) printf " %9.2f", med[h] / med["mimalloc " n]
+			printf " %5.1f..%-6.1f %9.2f %9.2f", mn[h], mx[h], med[h] / med["glibc " n], mn[h] / mn["glibc " n]
+			if (("mimalloc " n) in med) printf " %9.2f %9.2f", med[h] / med["mimalloc " n], mn[h] / mn["mimalloc " n]
 			printf "\n"
 		}
 	}'
