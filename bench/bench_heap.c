@@ -27,6 +27,7 @@
 #include <time.h>
 
 #include "heapscope/heapscope.h"
+#include "splitmix.h"
 
 #define OPAQUE(x) __asm__ volatile("" : "+r"(x))
 
@@ -44,10 +45,7 @@ static uint64_t rng = 12345;
 
 static uint64_t next_rand(void)
 {
-	uint64_t z = (rng += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return hs_splitmix64(&rng);
 }
 
 /* --- benchmarks: each runs n operations ------------------------------------------- */

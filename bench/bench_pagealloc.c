@@ -20,6 +20,7 @@
 #include <time.h>
 
 #include "pagealloc.h"
+#include "splitmix.h"
 
 #define OPAQUE(x) __asm__ volatile("" : "+r"(x))
 #define CLOBBER() __asm__ volatile("" ::: "memory")
@@ -130,10 +131,7 @@ static uint64_t rng_state = 42;
 
 static uint64_t rnd(void)
 {
-	uint64_t z = (rng_state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return hs_splitmix64(&rng_state);
 }
 
 /*

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "splitmix.h"
 #include "heapscope/pagealloc.h"
 
 #define MAX_LIVE 65536
@@ -52,10 +53,7 @@ static void on_signal(int sig)
 
 static uint64_t next_rand(demo *d)
 {
-	uint64_t z = (d->rng += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return hs_splitmix64(&d->rng);
 }
 
 static void usage(FILE *f)

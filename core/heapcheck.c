@@ -20,18 +20,12 @@
  * sweeper has no span off its set), and takes heap.lock and each mcentral's lock
  * in turn under it.
  */
-#include <stdio.h>
 #include <string.h>
 
+#include "check.h"
 #include "heap.h"
 #include "heapscope/heapscope.h"
 
-#define FAIL(...)                                           \
-	do {                                                \
-		if (msglen > 0)                             \
-			snprintf(msg, msglen, __VA_ARGS__); \
-		return -1;                                  \
-	} while (0)
 
 static int page_allocated(uintptr_t a)
 {

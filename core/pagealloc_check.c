@@ -10,16 +10,10 @@
  *
  * Requires the allocator's lock, or exclusive ownership.
  */
+#include "check.h"
 #include "pagealloc.h"
 
-#include <stdio.h>
 
-#define FAIL(...)                                           \
-	do {                                                \
-		if (msglen > 0)                             \
-			snprintf(msg, msglen, __VA_ARGS__); \
-		return -1;                                  \
-	} while (0)
 
 static int check_chunk(const hs_pagealloc *p, hs_chunk_idx c, char *msg, size_t msglen)
 {

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "heapscope/heapscope.h"
+#include "splitmix.h"
 
 #define MAILBOXES 4096
 #define LOCAL 2048
@@ -32,10 +33,7 @@ static uint64_t ops_per_thread;
 
 static uint64_t next_rand(uint64_t *s)
 {
-	uint64_t z = (*s += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return hs_splitmix64(s);
 }
 
 static size_t random_size(uint64_t *s)

@@ -2,6 +2,7 @@
  * tests/unit/oracle.c — see oracle.h. Deliberately naive.
  */
 #include "oracle.h"
+#include "splitmix.h"
 
 #include <signal.h>
 #include <string.h>
@@ -69,10 +70,7 @@ unsigned oracle_find(const uint64_t w[8], unsigned npages, unsigned from)
 
 uint64_t oracle_rand(uint64_t *state)
 {
-	uint64_t z = (*state += UINT64_C(0x9e3779b97f4a7c15));
-	z = (z ^ (z >> 30)) * UINT64_C(0xbf58476d1ce4e5b9);
-	z = (z ^ (z >> 27)) * UINT64_C(0x94d049bb133111eb);
-	return z ^ (z >> 31);
+	return hs_splitmix64(state);
 }
 
 /* The styles of oracle_random_chunk, by how much of the chunk is allocated. */
