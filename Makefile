@@ -39,6 +39,7 @@ ARCH_DEF_32bit := -DHS_ARCH_32BIT
 
 CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pallocbits.c \
 	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c \
+	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
 	core/mcache.c core/sweep.c core/malloc.c core/heapcheck.c
 CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c

@@ -13,3 +13,4 @@
 #define HS_ARENA_L1_BITS 0
 #define HS_PALLOC_CHUNKS_L1_BITS 13
 #define HS_PHYS_PAGE_SIZE 4096
+#define HS_PHYS_HUGE_PAGE_SIZE ((uintptr_t)2 << 20) /* transparent huge pages */

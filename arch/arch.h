@@ -20,6 +20,7 @@
  *   HS_PHYS_PAGE_SIZE        the OS page size the layout assumes (the real heap
  *                            reads the running kernel's value; this is the default
  *                            for metadata-only use)
+ *   HS_PHYS_HUGE_PAGE_SIZE   the huge page the scavenger avoids breaking up
  *
  * The derived constants keep Go's names (lower-cased with the hs_ prefix dropped
  * in prose): pageSize, pallocChunkPages, summaryL0Bits, levelShift, ...; each is
@@ -89,6 +90,10 @@
 #define HS_HEAP_ARENA_BYTES ((uintptr_t)1 << HS_LOG_HEAP_ARENA_BYTES)
 #define HS_ARENA_L2_BITS (HS_HEAP_ADDR_BITS - HS_LOG_HEAP_ARENA_BYTES - HS_ARENA_L1_BITS)
 #define HS_PAGES_PER_ARENA (HS_HEAP_ARENA_BYTES / HS_PAGE_SIZE)
+
+/* Pages per physical page (at least 1) and per huge page: the scavenger's units. */
+#define HS_MIN_SCAV_PAGES (HS_PHYS_PAGE_SIZE > HS_PAGE_SIZE ? HS_PHYS_PAGE_SIZE / HS_PAGE_SIZE : 1)
+#define HS_PAGES_PER_HUGE_PAGE (HS_PHYS_HUGE_PAGE_SIZE / HS_PAGE_SIZE)
 
 /* Number of distinct addresses in the offset address space, minus one. */
 #define HS_MAX_OFF_ADDR_INDEX ((uint64_t)(((uint64_t)1 << HS_HEAP_ADDR_BITS) - 1))

@@ -184,7 +184,7 @@ static void build_fragmented_heap(void)
 		if (p + run > pages)
 			run = pages - p;
 		if (rnd() & 1)
-			hs_pagealloc_free(&frag_heap, base + (p << HS_PAGE_SHIFT), run);
+			hs_pagealloc_free(&frag_heap, base + (p << HS_PAGE_SHIFT), run, 0);
 		p += run + 1 + rnd() % 8;
 	}
 	uintptr_t mid = base + (chunks / 2) * HS_PALLOC_CHUNK_BYTES + (100 << HS_PAGE_SHIFT);
@@ -193,13 +193,13 @@ static void build_fragmented_heap(void)
 		uintptr_t a = mid + (p << HS_PAGE_SHIFT);
 		if (hs_page_bits_get(&hs_pagealloc_chunk_of(&frag_heap, hs_chunk_index(a))->alloc,
 				     hs_chunk_page_index(a)))
-			hs_pagealloc_free(&frag_heap, a, 1);
+			hs_pagealloc_free(&frag_heap, a, 1, 0);
 	}
 	for (uintptr_t p = 0; p < 1000; p++) {
 		uintptr_t a = top + (p << HS_PAGE_SHIFT);
 		if (hs_page_bits_get(&hs_pagealloc_chunk_of(&frag_heap, hs_chunk_index(a))->alloc,
 				     hs_chunk_page_index(a)))
-			hs_pagealloc_free(&frag_heap, a, 1);
+			hs_pagealloc_free(&frag_heap, a, 1, 0);
 	}
 	char msg[256];
 	if (hs_pagealloc_check(&frag_heap, msg, sizeof msg) != 0) {
@@ -221,7 +221,7 @@ static void run_alloc_free(void *arg, uint64_t n)
 			fprintf(stderr, "bench: alloc(%lu) failed\n", (unsigned long)a->npages);
 			exit(1);
 		}
-		hs_pagealloc_free(a->pa, p, a->npages);
+		hs_pagealloc_free(a->pa, p, a->npages, 0);
 	}
 	hs_unlock(a->pa->lock);
 }

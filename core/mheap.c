@@ -365,7 +365,7 @@ void hs_mheap_free_span(hs_mspan *s)
 
 	hs_span_release_bits(s);
 	hs_lock(&hs_heap.lock);
-	hs_pagealloc_free(&hs_heap.pages, base, npages);
+	hs_pagealloc_free(&hs_heap.pages, base, npages, 0);
 	s->next = hs_heap.free_mspans;
 	hs_heap.free_mspans = s;
 	hs_unlock(&hs_heap.lock);

@@ -49,7 +49,9 @@
  *          every chunk — then merge upward level by level, stopping as soon as a
  *          level did not change.
  *   free:  validate the pages are allocated (a bad free is reported and aborts),
- *          clear the bits (one bit directly for one page), update, lower searchAddr.
+ *          clear the bits (one bit directly for one page), update, lower searchAddr,
+ *          and mark the scavenger index (core/scavindex.c) unless the pages come
+ *          back from the scavenger itself.
  *
  * Locking. Everything here requires p->lock (heap.lock for the real heap), which
  * each function asserts in debug builds. The metadata-only front end
@@ -78,12 +80,19 @@ int hs_pagealloc_init(hs_pagealloc *p, hs_mutex *lock, hs_sys_stat *stat, int me
 	p->metadata_only = metadata_only;
 	p->search_off = HS_MAX_SEARCH_ADDR;
 	p->meta_page_size = hs_sys_phys_page_size();
+	/* Metadata-only mode releases the configuration's physical pages; the real
+	 * heap, the running kernel's. */
+	uintptr_t phys = metadata_only ? HS_PHYS_PAGE_SIZE : p->meta_page_size;
+	p->scav_min_pages = phys > HS_PAGE_SIZE ? (unsigned)(phys / HS_PAGE_SIZE) : 1;
 	hs_addr_ranges_init(&p->in_use, stat);
+	int err = hs_scav_index_init(&p->scav, p->meta_page_size);
+	if (err != 0)
+		return err;
 
 	for (unsigned l = 0; l < HS_SUMMARY_LEVELS; l++) {
 		size_t bytes = hs_align_up(hs_level_entries(l) * sizeof(hs_palloc_sum), p->meta_page_size);
 		void *r;
-		int err = hs_sys_reserve(bytes, &r);
+		err = hs_sys_reserve(bytes, &r);
 		if (err != 0) {
 			hs_pagealloc_destroy(p);
 			return err;
@@ -111,6 +120,7 @@ void hs_pagealloc_destroy(hs_pagealloc *p)
 				    p->sys_stat);
 	}
 	hs_addr_ranges_destroy(&p->in_use);
+	hs_scav_index_destroy(&p->scav);
 	memset(p, 0, sizeof *p);
 }
 
@@ -173,6 +183,7 @@ static void sys_grow(hs_pagealloc *p, hs_off_addr base, hs_off_addr limit)
 		hs_sys_used((void *)need.base, need.limit - need.base);
 		p->summary_mapped_ready += need.limit - need.base;
 	}
+	p->summary_mapped_ready += hs_scav_index_grow(&p->scav, base, limit, p->sys_stat);
 }
 
 void hs_pagealloc_grow(hs_pagealloc *p, uintptr_t base, uintptr_t size)
@@ -509,7 +520,7 @@ __attribute__((noreturn)) static void bad_free(uintptr_t base, uintptr_t npages,
 
 #define HS_FREE_SEGMENT(c, i, n) hs_page_bits_clear_range(&hs_pagealloc_chunk_of(p, (c))->alloc, (i), (n))
 
-void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages)
+void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int scavenged)
 {
 	hs_assert_lock_held(p->lock);
 
@@ -531,5 +542,7 @@ void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages)
 	}
 	if (off < p->search_off)
 		p->search_off = off;
+	if (!scavenged)
+		hs_scav_index_mark(&p->scav, off, off + (npages << HS_PAGE_SHIFT));
 	hs_pagealloc_update(p, base, npages, 1, 0);
 }

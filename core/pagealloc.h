@@ -18,6 +18,7 @@
 #include "lock.h"
 #include "pallocbits.h"
 #include "pallocsum.h"
+#include "scavindex.h"
 #include "sys.h"
 
 /*
@@ -124,10 +125,14 @@ typedef struct hs_pagealloc {
 	/* Address ranges passed to grow, merged. Protected by heap.lock. */
 	hs_addr_ranges in_use;
 
+	/* Chunks that may hold free pages not yet released to the OS. heap.lock. */
+	hs_scav_index scav;
+
 	hs_mutex *lock;		     /* heap.lock, or the owner's lock in metadata-only mode */
 	hs_sys_stat *sys_stat;	     /* where metadata memory is counted */
 	uintptr_t summary_mapped_ready; /* bytes of summary committed; protected by heap.lock */
 	uintptr_t meta_page_size;    /* granularity of committing summary memory */
+	unsigned scav_min_pages;     /* pages per physical page: the scavenger's unit */
 	int metadata_only;	     /* never touches heap pages (Go's test mode) */
 } hs_pagealloc;
 
@@ -166,8 +171,24 @@ uintptr_t hs_pagealloc_find(hs_pagealloc *p, uintptr_t npages, hs_off_addr *new_
 uintptr_t hs_pagealloc_alloc(hs_pagealloc *p, uintptr_t npages, uintptr_t *scav);
 
 /* Frees [base, base+npages); throws, naming the address, if any page of it is
- * not allocated. */
-void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages);
+ * not allocated. scavenged: the pages come back from the scavenger (their memory
+ * is released), so the scavenger index is not told about them. */
+void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int scavenged);
+
+/* --- core/pagescav.c: the page allocator's half of the scavenger ----------------- */
+
+/*
+ * Releases up to max bytes (rounded up to pages) from chunk ci, searching down
+ * from page search_idx: the highest free, unscavenged run of whole physical
+ * pages. Returns the bytes released; 0 clears the chunk from the index. In the
+ * real heap the pages are released with sysUnused with the lock dropped (it is
+ * held on entry and on return). Mirrors scavengeOne.
+ */
+uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned search_idx, uintptr_t max);
+
+/* Releases at least nbytes if there is that much to release, highest addresses
+ * first; returns the bytes released. Lock held. Mirrors pageAlloc.scavenge. */
+uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes);
 
 /* The smallest in-use offset address >= off, or HS_MAX_SEARCH_ADDR. */
 hs_off_addr hs_pagealloc_find_mapped_addr(const hs_pagealloc *p, hs_off_addr off);

@@ -155,6 +155,15 @@ static int init_chunk(hs_pam *p, const hs_pam_chunk_init *ci)
 		if (ci->alloc[k].n != 0)
 			hs_palloc_data_alloc_range(d, ci->alloc[k].i, ci->alloc[k].n);
 	}
+	/* As Go's NewPageAlloc: a chunk left with free, unscavenged pages goes into
+	 * the scavenger index. */
+	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS; k++) {
+		if (~d->alloc.w[k] & ~d->scavenged.w[k]) {
+			hs_off_addr off = hs_off(ci->base);
+			hs_scav_index_mark(&p->pa.scav, off, off + HS_PALLOC_CHUNK_BYTES);
+			break;
+		}
+	}
 	hs_pagealloc_update(&p->pa, ci->base, HS_PALLOC_CHUNK_PAGES, 0, 0);
 	return 0;
 }
@@ -215,7 +224,7 @@ uintptr_t hs_pam_alloc(hs_pam *p, uintptr_t npages, uintptr_t *scav)
 void hs_pam_free(hs_pam *p, uintptr_t base, uintptr_t npages)
 {
 	hs_lock(&p->lock);
-	hs_pagealloc_free(&p->pa, base, npages);
+	hs_pagealloc_free(&p->pa, base, npages, 0);
 	hs_unlock(&p->lock);
 }
 
@@ -248,6 +257,22 @@ void hs_pam_cache_flush(hs_pam *p, hs_pam_page_cache *c)
 	hs_page_cache_flush(&pc, &p->pa);
 	hs_unlock(&p->lock);
 	*c = (hs_pam_page_cache){ 0, 0, 0 };
+}
+
+uintptr_t hs_pam_scavenge(hs_pam *p, uintptr_t nbytes)
+{
+	hs_lock(&p->lock);
+	uintptr_t released = hs_pagealloc_scavenge(&p->pa, nbytes);
+	hs_unlock(&p->lock);
+	return released;
+}
+
+int hs_pam_scav_marked(hs_pam *p, uint64_t chunk_index)
+{
+	hs_lock(&p->lock);
+	int r = hs_scav_index_get(&p->pa.scav, (uintptr_t)chunk_index);
+	hs_unlock(&p->lock);
+	return r;
 }
 
 /* An entry is readable when its block was committed, i.e. it covers grown memory. */

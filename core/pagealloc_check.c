@@ -34,6 +34,20 @@ static int check_chunk(const hs_pagealloc *p, hs_chunk_idx c, char *msg, size_t 
 		     hs_palloc_sum_end(have), hs_palloc_sum_start(want), hs_palloc_sum_max(want),
 		     hs_palloc_sum_end(want));
 
+	/* The scavenger index: a free page that is not scavenged has its chunk marked,
+	 * at or below the search address. */
+	for (unsigned k = 0; k < HS_PALLOC_CHUNK_WORDS; k++) {
+		if ((~d->alloc.w[k] & ~d->scavenged.w[k]) == 0)
+			continue;
+		if (!hs_scav_index_get(&p->scav, c))
+			FAIL("chunk %#lx has free unscavenged pages but is not in the scavenger index",
+			     (unsigned long)hs_chunk_base(c));
+		if (!p->scav.has_search || (p->scav.search_off >> HS_LOG_PALLOC_CHUNK_BYTES) < c)
+			FAIL("chunk %#lx has free unscavenged pages above the scavenger's search address",
+			     (unsigned long)hs_chunk_base(c));
+		break;
+	}
+
 	/* No free page below searchAddr. */
 	hs_off_addr chunk_off = c << HS_LOG_PALLOC_CHUNK_BYTES;
 	if (chunk_off < p->search_off) {

@@ -57,6 +57,10 @@ void hs_page_cache_flush(hs_page_cache *c, hs_pagealloc *p)
 	d->scavenged.w[w] |= c->scav;
 	if (hs_off(c->base) < p->search_off)
 		p->search_off = hs_off(c->base);
+	/* The scavenger may have passed over this chunk while the pages were cached
+	 * (they looked allocated); free unscavenged pages coming back must be seen. */
+	if (c->cache & ~c->scav)
+		hs_scav_index_mark(&p->scav, hs_off(c->base), hs_off(c->base) + ((uintptr_t)HS_PAGE_CACHE_PAGES << HS_PAGE_SHIFT));
 	hs_pagealloc_update(p, c->base, HS_PAGE_CACHE_PAGES, 0, 0);
 	memset(c, 0, sizeof *c);
 }

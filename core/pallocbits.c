@@ -10,6 +10,8 @@
  */
 #include "pallocbits.h"
 
+#include "panic.h"
+
 /* Applies body(word_index, mask) to each word that [i, i+n) touches. */
 #define HS_FOR_EACH_WORD_MASK(i, n, body)                                                  \
 	do {                                                                               \
@@ -229,4 +231,94 @@ unsigned hs_palloc_bits_find(const hs_palloc_bits *b, unsigned npages, unsigned 
 	if (npages <= 64)
 		return find_small_n(b, npages, search_idx, new_search_idx);
 	return find_large_n(b, npages, search_idx, new_search_idx);
+}
+
+/*
+ * fillAligned, in two steps. First, for each m-bit group, compute whether it has
+ * any set bit: with c holding every bit of the group but the top one, (x & c) + c
+ * carries into the top bit exactly when a low bit is set; or-ing x and c back in
+ * and complementing leaves the top bit of each group clear when the group has a
+ * set bit, and set when it is empty. Second, spread each group's verdict over
+ * the whole group: subtracting the verdict shifted down to the group's lowest bit
+ * fills the group below its top bit, and the final complement gives all ones for
+ * busy groups and zeros for empty ones.
+ */
+uint64_t hs_fill_aligned(uint64_t x, unsigned m)
+{
+	uint64_t c;
+	switch (m) {
+	case 1: return x;
+	case 2: c = UINT64_C(0x5555555555555555); break;
+	case 4: c = UINT64_C(0x7777777777777777); break;
+	case 8: c = UINT64_C(0x7f7f7f7f7f7f7f7f); break;
+	case 16: c = UINT64_C(0x7fff7fff7fff7fff); break;
+	case 32: c = UINT64_C(0x7fffffff7fffffff); break;
+	case 64: c = UINT64_C(0x7fffffffffffffff); break;
+	default:
+		hs_print("heapscope: fillAligned m = %u\n", m);
+		hs_throw("fillAligned: m must be a power of two <= 64");
+	}
+	x = ~((((x & c) + c) | x) | c);
+	return ~((x - (x >> (m - 1))) | x);
+}
+
+/* Busy pages of word k for scavenging: allocated, already scavenged, or in a
+ * min-page group that has either. */
+static uint64_t scav_busy(const hs_palloc_data *d, unsigned k, unsigned min)
+{
+	return hs_fill_aligned(d->scavenged.w[k] | d->alloc.w[k], min);
+}
+
+unsigned hs_palloc_data_find_scavenge_candidate(const hs_palloc_data *d, unsigned search_idx, unsigned min,
+						unsigned max, unsigned huge_pages, unsigned *start)
+{
+	if (min == 0 || (min & (min - 1)) != 0 || min > 64) {
+		hs_print("heapscope: min = %u\n", min);
+		hs_throw("findScavengeCandidate: min must be a power of two <= 64");
+	}
+	max = max == 0 ? min : (max + min - 1) & ~(min - 1);
+
+	/* The highest word at or below search_idx with a free group. */
+	int k = (int)(search_idx / 64);
+	while (k >= 0 && scav_busy(d, (unsigned)k, min) == ~UINT64_C(0))
+		k--;
+	if (k < 0)
+		return 0;
+
+	/* Skip the busy bits at the top of word k; the run ends there. Then count
+	 * its free bits downwards, into lower words while they are wholly free. */
+	uint64_t x = scav_busy(d, (unsigned)k, min);
+	unsigned top_busy = hs_clz64(~x);
+	unsigned end = (unsigned)k * 64 + (64 - top_busy), run;
+	if ((x << top_busy) != 0) {
+		run = hs_clz64(x << top_busy);
+	} else {
+		run = 64 - top_busy;
+		for (int j = k - 1; j >= 0; j--) {
+			uint64_t y = scav_busy(d, (unsigned)j, min);
+			run += hs_clz64(y);
+			if (y != 0)
+				break;
+		}
+	}
+
+	unsigned size = run < max ? run : max;
+	unsigned first = end - size;
+
+	/* If a huge page boundary falls inside [first, end) and the free run reaches
+	 * down to the huge page holding first, take the run from that huge page's
+	 * start: it is free anyway, and leaving its bottom behind would keep a
+	 * partly released huge page. */
+	if (huge_pages > 1) {
+		unsigned above = (first + huge_pages - 1) & ~(huge_pages - 1);
+		if (above <= end) {
+			unsigned below = first & ~(huge_pages - 1);
+			if (below >= end - run) {
+				size += first - below;
+				first = below;
+			}
+		}
+	}
+	*start = first;
+	return size;
 }

@@ -153,6 +153,28 @@ hs_palloc_sum hs_palloc_bits_summarize_after(const hs_palloc_bits *b, hs_palloc_
 unsigned hs_palloc_bits_find(const hs_palloc_bits *b, unsigned npages, unsigned search_idx,
 			     unsigned *new_search_idx);
 
+/* --- scavenging (core/pallocbits.c; mirrors mgcscavenge.go) ------------- */
+
+/*
+ * hs_fill_aligned returns x with every m-bit aligned group that has any bit set
+ * turned all ones (m a power of two, 1..64). Mirrors fillAligned: it turns "some
+ * 8 KiB page in this physical page is busy" into "the physical page is busy".
+ */
+uint64_t hs_fill_aligned(uint64_t x, unsigned m);
+
+/*
+ * hs_palloc_data_find_scavenge_candidate finds the highest run of free and
+ * unscavenged pages at or below page search_idx, in whole min-page aligned
+ * groups (min a power of two <= 64), at most max pages long (rounded up to min;
+ * 0 means min). The run is extended downwards to the start of a huge page of
+ * huge_pages pages when that keeps it inside the free run, so that releasing it
+ * does not split a huge page that could otherwise stay whole (0: no huge pages).
+ * Returns the number of pages (0 if none) and the first page in *start. Mirrors
+ * findScavengeCandidate.
+ */
+unsigned hs_palloc_data_find_scavenge_candidate(const hs_palloc_data *d, unsigned search_idx, unsigned min,
+						unsigned max, unsigned huge_pages, unsigned *start);
+
 /* --- pallocData: allocation keeps the scavenged bitmap consistent ------ */
 
 static inline void hs_palloc_data_alloc_range(hs_palloc_data *d, unsigned i, unsigned n)

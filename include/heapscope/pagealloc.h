@@ -101,6 +101,16 @@ hs_pam_page_cache hs_pam_alloc_to_cache(hs_pam *p);
 uintptr_t hs_pam_cache_alloc(hs_pam_page_cache *c, uintptr_t npages, uintptr_t *scav);
 void hs_pam_cache_flush(hs_pam *p, hs_pam_page_cache *c);
 
+/*
+ * Releases at least nbytes of free pages to the (simulated) OS if there are that
+ * many, highest addresses first, through the scavenger index; returns the bytes
+ * marked scavenged. Mirrors pageAlloc.scavenge.
+ */
+uintptr_t hs_pam_scavenge(hs_pam *p, uintptr_t nbytes);
+/* Whether the scavenger index has the chunk marked as maybe holding free,
+ * unscavenged pages. */
+int hs_pam_scav_marked(hs_pam *p, uint64_t chunk_index);
+
 /* --- inspection ----------------------------------------------------------- */
 /* Summary at (level, index); EINVAL if outside the levels or never grown into
  * (reads of ungrown entries would fault). */
