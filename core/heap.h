@@ -324,6 +324,7 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align);
 void hs_mheap_free_span(hs_mspan *s);
 void hs_mheap_put_mspans(hs_mspan **spans, unsigned n);
 int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages);
+uint64_t hs_mheap_scavenge(uintptr_t nbytes);
 
 /* NULL before the first arena exists, so lookups need no "initialized" check. */
 static inline hs_heap_arena *hs_arena_of(uintptr_t p)
@@ -377,6 +378,7 @@ static inline hs_mcache *hs_mcache_get(void)
 
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc);
 hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages);
+void hs_mcache_retire(hs_mcache *c, hs_mspan *s);
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s);
 void hs_mcache_release_all(hs_mcache *c);
 void hs_mcache_thread_exit(void *arg);

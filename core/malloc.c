@@ -283,7 +283,8 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 		return;
 	}
 	s->local_free[w] |= bit;
-	s->local_nfree++;
+	if (++s->local_nfree == s->alloc_count)
+		hs_mcache_retire(c, s);
 }
 
 /*
@@ -311,7 +312,8 @@ void hs_free(void *p)
 				free_from_exhausted(c, s, idx);
 			} else {
 				s->local_free[w] |= bit;
-				s->local_nfree++;
+				if (__builtin_expect(++s->local_nfree == s->alloc_count, 0))
+					hs_mcache_retire(c, s);
 			}
 			return;
 		}
@@ -421,6 +423,12 @@ void hs_heap_sweep(void)
 {
 	hs_mcache_release_all(hs_mcache_get());
 	hs_sweep_full_cycle();
+}
+
+uint64_t hs_heap_scavenge_all(void)
+{
+	hs_heap_sweep();
+	return hs_mheap_scavenge(UINTPTR_MAX);
 }
 
 void hs_heap_stats(hs_heap_stats_t *out)

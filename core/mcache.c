@@ -117,6 +117,27 @@ static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 	return NULL;
 }
 
+/*
+ * The owner has just freed the last object of s. A span it only keeps owning
+ * (parked) goes back to the heap now, so that a thread that frees what it
+ * allocated and then goes quiet does not hold the memory (mimalloc retires
+ * pages the same way). The span it allocates from stays.
+ */
+void hs_mcache_retire(hs_mcache *c, hs_mspan *s)
+{
+	hs_span_class sc = s->spanclass;
+	if (s->list != &c->owned[sc])
+		return;
+	hs_span_list_remove(&c->owned[sc], s);
+	sweep_cached(c, s);
+	if (s->alloc_count != 0 || has_remote_frees(s)) {
+		hs_span_list_push_back(&c->owned[sc], s);
+		return;
+	}
+	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+	hs_mheap_free_span(s);
+}
+
 static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 {
 	if (c->owned[sc].n < HS_OWNED_SPANS)

@@ -381,3 +381,19 @@ void hs_mheap_put_mspans(hs_mspan **spans, unsigned n)
 	}
 	hs_unlock(&hs_heap.lock);
 }
+
+/*
+ * Returns up to nbytes of free pages to the OS, highest addresses first, and
+ * accounts for them: Ready -> Prepared, counted as released. Takes heap.lock
+ * (dropped by the page allocator around each madvise). Returns the bytes released.
+ */
+uint64_t hs_mheap_scavenge(uintptr_t nbytes)
+{
+	hs_lock(&hs_heap.lock);
+	uintptr_t released = hs_pagealloc_scavenge(&hs_heap.pages, nbytes);
+	hs_unlock(&hs_heap.lock);
+	atomic_fetch_add_explicit(&hs_heap.released, released, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&hs_heap.mem_ready, released, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hs_heap.mem_prepared, released, memory_order_relaxed);
+	return released;
+}

@@ -70,6 +70,13 @@ int hs_heap_check(char *msg, size_t msglen);
  */
 void hs_heap_sweep(void);
 
+/*
+ * Returns every free page to the OS now (Go's debug.FreeOSMemory): runs a sweep
+ * cycle as hs_heap_sweep does, then releases all free pages with
+ * madvise(MADV_DONTNEED). Returns the bytes released.
+ */
+uint64_t hs_heap_scavenge_all(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -20,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "heap.h"
 #include "heapscope/heapscope.h"
@@ -254,6 +255,58 @@ static void test_sweep_releases_spans(void **state)
 	HEAP_CHECK();
 }
 
+/* Resident bytes of this process, from /proc/self/statm. */
+static uint64_t rss_bytes(void)
+{
+	unsigned long size = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (f == NULL || fscanf(f, "%lu %lu", &size, &resident) != 2)
+		fail_msg("cannot read /proc/self/statm");
+	fclose(f);
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/*
+ * A thread that frees everything it allocated gives the spans back at once
+ * (owned spans are retired when their last object is freed), and
+ * hs_heap_scavenge_all then returns the pages to the OS: RSS falls back to where
+ * it was, and the statistics account for every byte.
+ */
+static void test_free_then_scavenge_all(void **state)
+{
+	(void)state;
+	enum { N = 200000 };
+	static char *p[N];
+	uint64_t seed = 42, before = rss_bytes();
+	hs_heap_stats_t s0, s1, s2;
+	hs_heap_stats(&s0);
+	uint64_t total = 0;
+	for (unsigned i = 0; i < N; i++) {
+		size_t n = 16 + oracle_rand(&seed) % 2000;
+		p[i] = hs_malloc(n);
+		memset(p[i], 7, n);
+		total += n;
+	}
+	assert_true(rss_bytes() > before + total / 2);
+	for (unsigned i = 0; i < N; i++)
+		hs_free(p[i]);
+	hs_heap_stats(&s1);
+	/* Only the spans each class allocates from may still hold pages. */
+	assert_true(s1.in_use < s0.in_use + (8u << 20));
+	uint64_t released = hs_heap_scavenge_all();
+	hs_heap_stats(&s2);
+	assert_true(released >= total / 2);
+	assert_int_equal(s2.released, s1.released + released);
+	assert_int_equal(s2.ready + s2.prepared, s1.ready + s1.prepared);
+	/* Everything freed is back with the OS: within 10% of the bytes allocated. */
+	uint64_t after = rss_bytes();
+	if (after > before + total / 10)
+		fail_msg("RSS %llu MiB after scavenging, %llu MiB before allocating %llu MiB",
+			 (unsigned long long)(after >> 20), (unsigned long long)(before >> 20),
+			 (unsigned long long)(total >> 20));
+	HEAP_CHECK();
+}
+
 static void *thread_alloc(void *arg)
 {
 	void **out = arg;
@@ -417,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_large),
 		cmocka_unit_test(test_sweep_releases_spans),
 		cmocka_unit_test(test_thread_exit),
+		cmocka_unit_test(test_free_then_scavenge_all),
 		cmocka_unit_test(test_bad_frees),
 		cmocka_unit_test(test_badfree_warn),
 	};
