@@ -32,7 +32,7 @@ LDLIBS_CORE := -lpthread
 # need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
 NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
-NATIVE_TESTS := test_sizeclasses test_heap
+NATIVE_TESTS := test_sizeclasses test_heap test_scavenger
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
 ARCH_DEF_32bit := -DHS_ARCH_32BIT
@@ -41,7 +41,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c \
 	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
-	core/mcache.c core/sweep.c core/malloc.c core/heapcheck.c
+	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c
 CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential

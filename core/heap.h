@@ -244,8 +244,8 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
 }
 
 #define HS_MSPAN_CACHE 16
-/* Spans of one class an mcache keeps owning after it has filled them. */
-#define HS_OWNED_SPANS 4096
+/* Bytes of spans of one class an mcache keeps owning after it has filled them. */
+#define HS_OWNED_BYTES ((uintptr_t)64 << 20)
 /* Freed large-object spans an mcache keeps for reuse: at most this many, of at
  * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
 #define HS_LARGE_CACHE 8
@@ -308,6 +308,25 @@ typedef struct hs_mheap {
 	pthread_cond_t sweeper_cv;
 	int sweeper_started, sweeper_pending; /* sweeper_mu */
 
+	/* The background scavenger (core/scavenger.c). Settings are read once at
+	 * init; the window fields belong to the scavenger thread; the rest is atomic. */
+	struct hs_scavenger {
+		pthread_mutex_t mu; /* a leaf: the wake-up */
+		pthread_cond_t cv;
+		_Atomic int started;
+		int wake;
+		double budget;		/* fraction of all CPUs' time; 0 turns it off */
+		unsigned retain_pct;	/* retained goal, percent of the heap goal */
+		uint64_t memory_limit;	/* bytes; 0 for none */
+		_Atomic uint64_t window_peak; /* highest in_use in the current window */
+		uint64_t last_peak;	/* the previous window's peak */
+		uint64_t window_start_ns;
+		_Atomic uint64_t goal;	/* the retained goal last computed */
+		_Atomic uint64_t released, released_cycle, released_last_cycle, cycles;
+		_Atomic uint64_t cpu_ns, assists, assist_bytes;
+		int in_cycle;
+	} scav;
+
 	int badfree_warn; /* HEAPSCOPE_BADFREE=warn */
 	pthread_key_t mcache_key;
 	_Atomic int inited;
@@ -319,6 +338,7 @@ extern hs_mheap hs_heap;
 /* --- core/mheap.c ------------------------------------------------------------------ */
 void hs_mallocinit(void);
 void hs_heap_read_env(void);
+uint64_t hs_env_bytes(const char *name, uint64_t def);
 hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc);
 hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align);
 void hs_mheap_free_span(hs_mspan *s);
@@ -384,10 +404,18 @@ void hs_mcache_release_all(hs_mcache *c);
 void hs_mcache_thread_exit(void *arg);
 int hs_mcache_span_is_empty(const hs_mspan *s);
 
+/* --- core/scavenger.c -------------------------------------------------------------- */
+void hs_scavenger_read_env(void);
+void hs_scavenger_note_alloc(uint64_t in_use_now);
+void hs_scavenger_start(void);
+void hs_scavenger_assist(void);
+int hs_scavenger_tight(void);
+
 /* --- core/sweep.c --------------------------------------------------------------------- */
 void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes);
 void hs_sweep_start_cycle(void);
 void hs_sweep_full_cycle(void);
+void hs_sweep_under_pressure(void);
 uint64_t hs_sweep_finish(void);
 
 #endif /* HS_HEAP_H */

@@ -455,6 +455,15 @@ void hs_heap_stats(hs_heap_stats_t *out)
 	out->reserved = atomic_load(&hs_heap.mem_reserved);
 	out->prepared = atomic_load(&hs_heap.mem_prepared);
 	out->ready = atomic_load(&hs_heap.mem_ready);
+	out->retained = atomic_load(&hs_heap.mem_ready);
+	out->scav_goal = atomic_load(&hs_heap.scav.goal);
+	out->memory_limit = hs_heap.scav.memory_limit;
+	out->scav_released = atomic_load(&hs_heap.scav.released);
+	out->scav_released_last_cycle = atomic_load(&hs_heap.scav.released_last_cycle);
+	out->scav_cycles = atomic_load(&hs_heap.scav.cycles);
+	out->scav_cpu_ns = atomic_load(&hs_heap.scav.cpu_ns);
+	out->scav_assists = atomic_load(&hs_heap.scav.assists);
+	out->scav_assist_bytes = atomic_load(&hs_heap.scav.assist_bytes);
 	out->sweep_cycles = atomic_load(&hs_heap.sweep_cycles);
 	out->spans_swept += atomic_load(&hs_heap.spans_swept);
 	out->spans_released = atomic_load(&hs_heap.spans_released);

@@ -76,16 +76,18 @@ static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 	hs_mcentral_uncache_span(&hs_heap.central[sc], s);
 }
 
-/* At least an eighth of the span is free: worth allocating from. */
+/* At least an eighth of the span is free: worth allocating from. Near the memory
+ * limit any room is: the heap should fill what it has before it grows. */
 static int has_room(const hs_mspan *s)
 {
-	return (unsigned)(s->nelems - s->alloc_count) * 8 >= s->nelems;
+	unsigned free = (unsigned)(s->nelems - s->alloc_count);
+	return free * 8 >= s->nelems || (free != 0 && hs_scavenger_tight());
 }
 
 /*
  * Owned spans. When the owner fills a span it keeps owning it, in owned[sc],
- * instead of handing it straight back to the mcentral (up to HS_OWNED_SPANS per
- * class; beyond that, back to the mcentral). While it owns a span, its own frees
+ * instead of handing it straight back to the mcentral (up to HS_OWNED_BYTES of
+ * spans per class; beyond that, back to the mcentral). While it owns a span, its own frees
  * into it stay plain stores (local_free) and need no sweep cycle. Refill looks
  * at a few owned spans first, sweeping those with pending frees, and rotates the
  * ones still too full to the back. An owned span that sweeps to empty goes back
@@ -93,17 +95,19 @@ static int has_room(const hs_mspan *s)
  * mcentral still takes spans from exiting threads and from owners over the cap.
  */
 #define OWNED_SCAN 4
+#define OWNED_SCAN_TIGHT 64 /* near the memory limit: look harder before growing */
 
 static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 {
 	hs_span_list *l = &c->owned[sc];
-	for (int k = 0; k < OWNED_SCAN && l->first != NULL; k++) {
+	int scan = hs_scavenger_tight() ? OWNED_SCAN_TIGHT : OWNED_SCAN;
+	for (int k = 0; k < scan && l->first != NULL; k++) {
 		hs_mspan *s = hs_span_list_pop_front(l);
 		/* Judge by the owner's own frees first (counted in the span's first
 		 * cache line); read the bitmaps only for a span worth taking, or when
 		 * other threads may have freed into it. */
 		unsigned room = (unsigned)(s->nelems - s->alloc_count) + s->local_nfree;
-		if (room * 8 >= s->nelems || has_remote_frees(s))
+		if (room * 8 >= s->nelems || has_remote_frees(s) || (room != 0 && hs_scavenger_tight()))
 			sweep_cached(c, s);
 		if (s->alloc_count == 0 && l->n > 0) {
 			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
@@ -140,7 +144,7 @@ void hs_mcache_retire(hs_mcache *c, hs_mspan *s)
 
 static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 {
-	if (c->owned[sc].n < HS_OWNED_SPANS)
+	if ((uintptr_t)c->owned[sc].n * (s->npages << HS_PAGE_SHIFT) < HS_OWNED_BYTES)
 		hs_span_list_push_back(&c->owned[sc], s);
 	else
 		uncache(c, s, sc);

@@ -110,6 +110,13 @@ hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
 	}
 	hs_unlock(&c->lock);
 
+	if (s == NULL && hs_scavenger_tight()) {
+		/* About to grow near the memory limit: sweep first, then look again. */
+		hs_sweep_under_pressure();
+		hs_lock(&c->lock);
+		s = hs_span_list_pop_front(partial_swept(c, atomic_load(&hs_heap.sweepgen)));
+		hs_unlock(&c->lock);
+	}
 	if (s == NULL) {
 		uintptr_t npages = hs_class_to_allocnpages[hs_span_class_size(c->spanclass)];
 		s = hs_mheap_alloc_span(mc, npages, c->spanclass);

@@ -47,11 +47,11 @@ hs_mheap hs_heap = {
 	.bits_lock = HS_MUTEX_INIT,
 	.sweeper_mu = PTHREAD_MUTEX_INITIALIZER,
 	.sweeper_cv = PTHREAD_COND_INITIALIZER,
+	.scav = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER },
 };
 
 static hs_mutex init_lock = HS_MUTEX_INIT;
 
-static uint64_t env_bytes(const char *name, uint64_t def);
 
 /* First use of the heap (Go's mallocinit + mheap.init). Idempotent. */
 void hs_mallocinit(void)
@@ -84,13 +84,15 @@ void hs_mallocinit(void)
 /* Reads the heap's settings from the environment (see heapscope.h). */
 void hs_heap_read_env(void)
 {
-	hs_heap.sweep_trigger = env_bytes("HEAPSCOPE_SWEEP_TRIGGER", 0); /* 0: scale with the heap */
+	hs_heap.sweep_trigger = hs_env_bytes("HEAPSCOPE_SWEEP_TRIGGER", 0); /* 0: scale with the heap */
+	hs_heap.scav.memory_limit = hs_env_bytes("HEAPSCOPE_MEMORY_LIMIT", 0);
+	hs_scavenger_read_env();
 	const char *bf = getenv("HEAPSCOPE_BADFREE");
 	hs_heap.badfree_warn = bf != NULL && strcmp(bf, "warn") == 0;
 }
 
 /* A byte count from the environment: digits with an optional KiB/MiB/GiB suffix. */
-static uint64_t env_bytes(const char *name, uint64_t def)
+uint64_t hs_env_bytes(const char *name, uint64_t def)
 {
 	const char *v = getenv(name);
 	if (v == NULL || *v == '\0')
@@ -270,8 +272,9 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 		atomic_fetch_sub_explicit(&hs_heap.mem_prepared, scav, memory_order_relaxed);
 		atomic_fetch_add_explicit(&hs_heap.mem_ready, scav, memory_order_relaxed);
 	}
-	atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed);
+	uint64_t now = atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed) + bytes;
 	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
+	hs_scavenger_note_alloc(now);
 }
 
 /*
@@ -308,6 +311,8 @@ hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
 	}
 	account_alloc(base, npages, scav);
 	init_span(s, base, npages, sc);
+	hs_scavenger_start();
+	hs_scavenger_assist();
 	return s;
 }
 
@@ -338,6 +343,8 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
 
 	account_alloc(base, npages, scav);
 	init_span(s, base, npages, hs_make_span_class(0));
+	hs_scavenger_start();
+	hs_scavenger_assist();
 	return s;
 }
 

@@ -133,6 +133,7 @@ typedef struct hs_pagealloc {
 	uintptr_t summary_mapped_ready; /* bytes of summary committed; protected by heap.lock */
 	uintptr_t meta_page_size;    /* granularity of committing summary memory */
 	unsigned scav_min_pages;     /* pages per physical page: the scavenger's unit */
+	int release_lazy;	     /* release with MADV_FREE instead of MADV_DONTNEED */
 	int metadata_only;	     /* never touches heap pages (Go's test mode) */
 } hs_pagealloc;
 

@@ -37,7 +37,7 @@ uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned s
 				hs_throw("double scavenge");
 			if (!p->metadata_only) {
 				hs_unlock(p->lock);
-				hs_sys_unused((void *)addr, (uintptr_t)n << HS_PAGE_SHIFT);
+				hs_sys_unused((void *)addr, (uintptr_t)n << HS_PAGE_SHIFT, p->release_lazy);
 				hs_lock(p->lock);
 			}
 			hs_pagealloc_free(p, addr, n, 1);

@@ -105,6 +105,23 @@ void hs_sweep_start_cycle(void)
 	}
 }
 
+/*
+ * Near the memory limit the heap is about to grow: start a cycle early if a few
+ * MiB were freed into uncached spans since the last one, so that they can be
+ * reused instead (Go, likewise, collects more often as it nears GOMEMLIMIT).
+ */
+void hs_sweep_under_pressure(void)
+{
+	if (atomic_load_explicit(&hs_heap.freed_since_cycle, memory_order_relaxed) < ((uint64_t)4 << 20) ||
+	    !hs_scavenger_tight())
+		return;
+	pthread_mutex_lock(&hs_heap.sweeper_mu);
+	if (atomic_load_explicit(&hs_heap.freed_since_cycle, memory_order_relaxed) >= ((uint64_t)4 << 20))
+		begin_cycle();
+	pthread_mutex_unlock(&hs_heap.sweeper_mu);
+	hs_sweep_finish();
+}
+
 /* A full cycle now, on this thread: everything freed so far is swept in. */
 void hs_sweep_full_cycle(void)
 {

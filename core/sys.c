@@ -51,9 +51,9 @@ void hs_sys_used(void *v, size_t n)
 	(void)n;
 }
 
-void hs_sys_unused(void *v, size_t n)
+void hs_sys_unused(void *v, size_t n, int lazy)
 {
-	if (madvise(v, n, MADV_DONTNEED) != 0) {
+	if (madvise(v, n, lazy ? MADV_FREE : MADV_DONTNEED) != 0) {
 		hs_print("heapscope: madvise(%p, %zu) failed: errno %d\n", v, n, errno);
 		hs_throw("sysUnused: madvise failed");
 	}

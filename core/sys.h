@@ -39,7 +39,9 @@ typedef struct hs_sys_stat {
 int hs_sys_reserve(size_t n, void **out);
 int hs_sys_map(void *v, size_t n, hs_sys_stat *stat);
 void hs_sys_used(void *v, size_t n);
-void hs_sys_unused(void *v, size_t n);
+/* Ready -> Prepared. lazy: MADV_FREE (the kernel reclaims the pages when it
+ * needs memory) instead of MADV_DONTNEED (they go at once). */
+void hs_sys_unused(void *v, size_t n, int lazy);
 int hs_sys_alloc(size_t n, hs_sys_stat *stat, void **out);
 void hs_sys_free(void *v, size_t n, hs_sys_stat *stat);
 

@@ -14,7 +14,11 @@
  *
  * Environment: HEAPSCOPE_SWEEP_TRIGGER (bytes freed into uncached spans between
  * sweep cycles; a number with an optional KiB/MiB/GiB suffix; by default a
- * quarter of the heap in use, at least 4 MiB), HEAPSCOPE_BADFREE.
+ * quarter of the heap in use, at least 4 MiB), HEAPSCOPE_BADFREE,
+ * HEAPSCOPE_MEMORY_LIMIT (bytes, like GOMEMLIMIT), HEAPSCOPE_SCAVENGER_BUDGET
+ * (percent of all CPUs, default 1; 0 turns the background scavenger off),
+ * HEAPSCOPE_SCAVENGER_RETAIN (percent of the recent peak in use kept, default
+ * 110), HEAPSCOPE_SCAVENGER_ADVICE (dontneed, the default, or free).
  *
  * Every function is thread-safe. docs/heap.md explains the heap.
  */
@@ -48,6 +52,10 @@ typedef struct hs_heap_stats_t {
 	uint64_t reserved, prepared, ready; /* address space per OS memory state */
 	uint64_t large_allocs, large_frees;
 	uint64_t sweep_cycles, spans_swept, spans_released;
+	/* The scavenger: retained = in_use + free not yet released. */
+	uint64_t retained, scav_goal, memory_limit;
+	uint64_t scav_released, scav_released_last_cycle, scav_cycles, scav_cpu_ns;
+	uint64_t scav_assists, scav_assist_bytes;
 } hs_heap_stats_t;
 
 void hs_heap_stats(hs_heap_stats_t *out);

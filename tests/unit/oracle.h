@@ -50,6 +50,17 @@ void oracle_random_chunk(uint64_t w[8], unsigned mode, uint64_t *seed);
  */
 int oracle_expect_abort(void (*fn)(void *), void *arg, const char *want, char *out, size_t outlen);
 
+/* Defined in sanitizer builds (gcc names them with macros, clang with
+ * __has_feature), where RSS also counts the sanitizer's shadow memory. */
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) || __has_feature(address_sanitizer)
+#define SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)
+#define SANITIZED 1
+#endif
+
 /* Fails the current cmocka test with the checker's message if p is inconsistent. */
 #define CHECK_INVARIANTS(p)                                                   \
 	do {                                                                  \
