@@ -32,7 +32,7 @@ LDLIBS_CORE := -lpthread
 # need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
 NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
-NATIVE_TESTS := test_sizeclasses test_heap test_scavenger
+NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
 ARCH_DEF_32bit := -DHS_ARCH_32BIT
@@ -51,7 +51,7 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 .DELETE_ON_ERROR:
-.PHONY: all deps run test unit cli-test asan tsan bench bench-heap install clean
+.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss install clean
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
 
@@ -110,6 +110,10 @@ $(BUILD)/bin/bench_heap: $(BUILD)/rel/bench/bench_heap.o $(BUILD)/lib/libheapsco
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
+$(BUILD)/bin/bench_rss: $(BUILD)/rel/bench/bench_rss.o $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
 # --- running
 run: deps all
 	$(BUILD)/bin/heapscope demo
@@ -135,10 +139,15 @@ tsan: deps
 	$(Q)TSAN_OPTIONS="halt_on_error=1" scripts/run-unit-tests.sh build/tsan/$(NATIVE)/tests/test_stress \
 		build/tsan/$(NATIVE)/tests/test_heap
 
-bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap
+bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap $(BUILD)/bin/bench_rss
 	$(Q)scripts/deps.sh bench
 	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
 	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
+	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
+
+bench-rss: deps $(BUILD)/bin/bench_rss
+	$(Q)scripts/deps.sh bench
+	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
 
 bench-heap: deps $(BUILD)/bin/bench_heap
 	$(Q)scripts/deps.sh bench

@@ -122,10 +122,13 @@ static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 }
 
 /*
- * The owner has just freed the last object of s. A span it only keeps owning
- * (parked) goes back to the heap now, so that a thread that frees what it
- * allocated and then goes quiet does not hold the memory (mimalloc retires
- * pages the same way). The span it allocates from stays.
+ * The owner's frees now account for every object of s it knows to be allocated
+ * (local_nfree == alloc_count). A span it only keeps owning (parked) goes back to
+ * the heap now, so that a thread that frees what it allocated and then goes quiet
+ * does not hold the memory (mimalloc retires pages the same way). The span it
+ * allocates from stays. Objects of s freed by other threads are not counted in
+ * local_nfree, so such a span is retired later instead: when a refill scan
+ * sweeps it to empty, or when the thread exits.
  */
 void hs_mcache_retire(hs_mcache *c, hs_mspan *s)
 {

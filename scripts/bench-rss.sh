@@ -1,0 +1,82 @@
+#!/bin/sh
+# scripts/bench-rss.sh BENCH_RSS_BINARY [ROUNDS [MIB [SECONDS]]]
+#
+# How fast each allocator gives memory back (bench/bench_rss.c): grow to MIB MiB,
+# free everything, sample RSS for SECONDS. heapscope, glibc, and jemalloc,
+# mimalloc and tcmalloc when installed (LD_PRELOAD), interleaved round by round.
+# Then heapscope with its scavenger off (HEAPSCOPE_SCAVENGER_BUDGET=0) against
+# on, interleaved, to show what the scavenger costs the workload itself.
+set -eu
+bench=${1:?usage: bench-rss.sh BENCH_RSS_BINARY [ROUNDS [MIB [SECONDS]]]}
+rounds=${2:-3}
+mib=${3:-512}
+secs=${4:-10}
+lib=/usr/lib/$(gcc -dumpmachine)
+
+allocs="heapscope glibc"
+for a in jemalloc:libjemalloc.so.2 mimalloc:libmimalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
+	[ -e "$lib/${a#*:}" ] && allocs="$allocs ${a%%:*}"
+done
+
+run() { # ALLOC [ENV] -> output of one bench_rss run
+	case $1 in
+	heapscope) env ${2:-} "$bench" --alloc heapscope --mib "$mib" --seconds "$secs" ;;
+	glibc) "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
+	jemalloc) LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
+	mimalloc) LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
+	tcmalloc) LD_PRELOAD=$lib/libtcmalloc_minimal.so.4 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
+	esac
+}
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+echo "== grow to $mib MiB, free it all, RSS for $secs s: $allocs; $rounds rounds ($(nproc) CPUs, $(date -u +%Y-%m-%dT%H:%MZ))"
+for r in $(seq "$rounds"); do
+	printf '   round %s/%s\n' "$r" "$rounds" >&2
+	for a in $allocs; do
+		run "$a" | awk -v a="$a" -v r="$r" '
+			/^round/ { print "sum", a, r, $4, $6, $8 }
+			/^rss/ { print "rss", a, r, $3, $4 }' >>"$tmp/all"
+	done
+done
+
+echo
+echo "time from the last free until RSS is within 10% of the peak above its start (median of rounds; never = not within $secs s)"
+printf '%-10s %10s %12s %14s %14s %14s\n' allocator peak_MiB release_ms RSS@1s_MiB RSS@3s_MiB RSS_at_end_MiB
+for a in $allocs; do
+	rel=$(awk -v a="$a" '$1 == "sum" && $2 == a { print ($6 < 0 ? 1e12 : $6) }' "$tmp/all" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	peak=$(awk -v a="$a" '$1 == "sum" && $2 == a { print $5 }' "$tmp/all" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	at() { awk -v a="$a" -v t="$1" '$1 == "rss" && $2 == a && $3 == 1 { last = $5 } $1 == "rss" && $2 == a && $3 == 1 && $4 >= t * 1000 && !done { print $5; done = 1 } END { if (!done) print last }' "$tmp/all"; }
+	[ "$rel" = 1e+12 ] && rel=never
+	printf '%-10s %10s %12s %14s %14s %14s\n' "$a" "$peak" "$rel" "$(at 1)" "$(at 3)" "$(at "$secs")"
+done
+
+echo
+echo "RSS after the last free, round 1, one column per 0.5 s (blank = 0, @ = the peak):"
+for a in $allocs; do
+	awk -v a="$a" -v secs="$secs" '
+		$1 == "rss" && $2 == a && $3 == 1 { b = int($4 / 500); if (!(b in v)) v[b] = $5; if ($4 == 0) peak = $5 }
+		END {
+			ramp = " .:-=+*#%@"; line = ""
+			for (b = 0; b <= secs * 2; b++) {
+				x = (b in v) ? v[b] : last; last = x
+				i = peak > 0 ? int(x / peak * 9 + 0.5) : 0; if (i > 9) i = 9
+				line = line substr(ramp, i + 1, 1)
+			}
+			printf "%-10s |%s|\n", a, line
+		}' "$tmp/all"
+done
+
+echo
+echo "what the scavenger costs the workload: heapscope's allocate+touch+free time, scavenger off vs on"
+for r in $(seq 5); do
+	run heapscope HEAPSCOPE_SCAVENGER_BUDGET=0 | awk '/^round/ { print "off", $4 }' >>"$tmp/cost"
+	run heapscope | awk '/^round/ { print "on", $4 }' >>"$tmp/cost"
+done
+sort -k1,1 -k2,2g "$tmp/cost" | awk '
+	{ v[$1, ++n[$1]] = $2 }
+	END {
+		for (k = 1; k <= 2; k++) { s = k == 1 ? "off" : "on"; c = n[s]; m[s] = c % 2 ? v[s, (c + 1) / 2] : (v[s, c / 2] + v[s, c / 2 + 1]) / 2; lo[s] = v[s, 1]; hi[s] = v[s, c] }
+		printf "scavenger off: median %.1f ms (%.1f..%.1f); on: median %.1f ms (%.1f..%.1f); on/off %.3f\n",
+			m["off"], lo["off"], hi["off"], m["on"], lo["on"], hi["on"], m["on"] / m["off"]
+	}'
