@@ -26,13 +26,12 @@
 #include <string.h>
 #include <time.h>
 
-#include "heapscope/heapscope.h"
+#include "bench_alloc.h"
 #include "splitmix.h"
 
 #define OPAQUE(x) __asm__ volatile("" : "+r"(x))
 
-static void *(*alloc_fn)(size_t);
-static void (*free_fn)(void *);
+static bench_alloc a;
 
 static double now_ns(void)
 {
@@ -57,10 +56,10 @@ static void run_pair(uint64_t n)
 	size_t size = pair_size;
 	for (uint64_t i = 0; i < n; i++) {
 		OPAQUE(size);
-		void *p = alloc_fn(size);
+		void *p = a.alloc(size);
 		OPAQUE(p);
 		*(volatile char *)p = 1;
-		free_fn(p);
+		a.free(p);
 	}
 }
 
@@ -70,7 +69,7 @@ static void *churn_slots[CHURN_LIVE];
 static void churn_fill(void)
 {
 	for (unsigned i = 0; i < CHURN_LIVE; i++)
-		churn_slots[i] = alloc_fn(1 + next_rand() % 1024);
+		churn_slots[i] = a.alloc(1 + next_rand() % 1024);
 }
 
 static void run_churn(uint64_t n)
@@ -78,8 +77,8 @@ static void run_churn(uint64_t n)
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t x = next_rand();
 		unsigned k = (unsigned)(x % CHURN_LIVE);
-		free_fn(churn_slots[k]);
-		churn_slots[k] = alloc_fn(1 + (x >> 32) % 1024);
+		a.free(churn_slots[k]);
+		churn_slots[k] = a.alloc(1 + (x >> 32) % 1024);
 		*(volatile char *)churn_slots[k] = 1;
 	}
 }
@@ -95,7 +94,7 @@ static void *consumer(void *arg)
 		void *p;
 		while ((p = atomic_exchange_explicit(&ring[i % RING], NULL, memory_order_acquire)) == NULL)
 			;
-		free_fn(p);
+		a.free(p);
 	}
 	return NULL;
 }
@@ -106,7 +105,7 @@ static void run_prodcons(uint64_t n)
 	prodcons_n = n;
 	pthread_create(&t, NULL, consumer, NULL);
 	for (uint64_t i = 0; i < n; i++) {
-		void *p = alloc_fn(1 + (i * 2654435761u) % 256);
+		void *p = a.alloc(1 + (i * 2654435761u) % 256);
 		*(volatile char *)p = 1;
 		while (atomic_load_explicit(&ring[i % RING], memory_order_relaxed) != NULL)
 			;
@@ -141,13 +140,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--filter") == 0)
 			filter = argv[i + 1];
 	}
-	if (alloc != NULL && strcmp(alloc, "heapscope") == 0) {
-		alloc_fn = hs_malloc;
-		free_fn = hs_free;
-	} else if (alloc != NULL && strcmp(alloc, "system") == 0) {
-		alloc_fn = malloc;
-		free_fn = free;
-	} else {
+	if (!bench_alloc_select(alloc, &a)) {
 		fprintf(stderr, "usage: bench_heap --alloc heapscope|system [--min-ms MS] [--filter SUBSTR]\n");
 		return 2;
 	}

@@ -22,27 +22,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "heapscope/heapscope.h"
+#include "bench_alloc.h"
 #include "splitmix.h"
 
-static void *(*alloc_fn)(size_t);
-static void (*free_fn)(void *);
+static bench_alloc a;
 
 static double now_ms(void)
 {
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
-static uint64_t rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f == NULL || fscanf(f, "%lu %lu", &size, &resident) != 2)
-		exit(1);
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 int main(int argc, char **argv)
@@ -60,19 +49,13 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--rounds") == 0)
 			rounds = strtoull(argv[i + 1], NULL, 0);
 	}
-	if (alloc != NULL && strcmp(alloc, "heapscope") == 0) {
-		alloc_fn = hs_malloc;
-		free_fn = hs_free;
-	} else if (alloc != NULL && strcmp(alloc, "system") == 0) {
-		alloc_fn = malloc;
-		free_fn = free;
-	} else {
+	if (!bench_alloc_select(alloc, &a)) {
 		fprintf(stderr, "usage: bench_rss --alloc heapscope|system [--mib N] [--seconds S] [--rounds R]\n");
 		return 2;
 	}
 	size_t cap = (size_t)(mib << 20) / 64;
 	char **p = calloc(cap, sizeof *p);
-	uint64_t seed = 7, base = rss_bytes();
+	uint64_t seed = 7, base = bench_rss_bytes();
 	for (uint64_t r = 0; r < rounds; r++) {
 		double t0 = now_ms();
 		size_t n = 0;
@@ -80,18 +63,18 @@ int main(int argc, char **argv)
 		while (total < (mib << 20) && n < cap) {
 			uint64_t x = hs_splitmix64(&seed);
 			size_t sz = x % 100 < 95 ? 16 + (x >> 16) % 4081 : 40960 + (x >> 16) % 204800;
-			p[n] = alloc_fn(sz);
+			p[n] = a.alloc(sz);
 			memset(p[n++], 1, sz);
 			total += sz;
 		}
-		uint64_t peak = rss_bytes();
+		uint64_t peak = bench_rss_bytes();
 		for (size_t i = 0; i < n; i++)
-			free_fn(p[i]);
+			a.free(p[i]);
 		double t1 = now_ms(), release = -1;
 		uint64_t target = base + (peak - base) / 10;
 		printf("rss %llu 0 %llu\n", (unsigned long long)r, (unsigned long long)(peak >> 20));
 		for (double t = 0; t <= seconds * 1e3; t = now_ms() - t1) {
-			uint64_t rss = rss_bytes();
+			uint64_t rss = bench_rss_bytes();
 			if (release < 0 && rss <= target)
 				release = t;
 			printf("rss %llu %.0f %llu\n", (unsigned long long)r, t, (unsigned long long)(rss >> 20));

@@ -12,12 +12,7 @@ set -eu
 bench=${1:?usage: bench-heap.sh BENCH_BINARY [ROUNDS [MS_PER_SAMPLE]]}
 rounds=${2:-5}
 ms=${3:-100}
-lib=/usr/lib/$(gcc -dumpmachine)
-
-allocs="glibc heapscope"
-for a in jemalloc:libjemalloc.so.2 mimalloc:libmimalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
-	[ -e "$lib/${a#*:}" ] && allocs="$allocs ${a%%:*}"
-done
+. "$(dirname "$0")/allocators.sh"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -25,13 +20,7 @@ echo "== heap benchmarks: $allocs; $rounds interleaved rounds ($(nproc) CPUs, $(
 for r in $(seq "$rounds"); do
 	printf '   round %s/%s\n' "$r" "$rounds" >&2
 	for a in $allocs; do
-		case $a in
-		heapscope) out=$("$bench" --alloc heapscope --min-ms "$ms") ;;
-		glibc) out=$("$bench" --alloc system --min-ms "$ms") ;;
-		jemalloc) out=$(LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" --alloc system --min-ms "$ms") ;;
-		mimalloc) out=$(LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" --alloc system --min-ms "$ms") ;;
-		tcmalloc) out=$(LD_PRELOAD=$lib/libtcmalloc_minimal.so.4 "$bench" --alloc system --min-ms "$ms") ;;
-		esac
+		out=$(with_alloc "$a" "$bench" --alloc "$(alloc_arg "$a")" --min-ms "$ms")
 		echo "$out" | awk -v a="$a" '{ print a, $1, $2 }' >>"$tmp/all"
 	done
 done

@@ -11,21 +11,10 @@ bench=${1:?usage: bench-rss.sh BENCH_RSS_BINARY [ROUNDS [MIB [SECONDS]]]}
 rounds=${2:-3}
 mib=${3:-512}
 secs=${4:-10}
-lib=/usr/lib/$(gcc -dumpmachine)
+. "$(dirname "$0")/allocators.sh"
 
-allocs="heapscope glibc"
-for a in jemalloc:libjemalloc.so.2 mimalloc:libmimalloc.so.2 tcmalloc:libtcmalloc_minimal.so.4; do
-	[ -e "$lib/${a#*:}" ] && allocs="$allocs ${a%%:*}"
-done
-
-run() { # ALLOC [ENV] -> output of one bench_rss run
-	case $1 in
-	heapscope) env ${2:-} "$bench" --alloc heapscope --mib "$mib" --seconds "$secs" ;;
-	glibc) "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
-	jemalloc) LD_PRELOAD=$lib/libjemalloc.so.2 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
-	mimalloc) LD_PRELOAD=$lib/libmimalloc.so.2 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
-	tcmalloc) LD_PRELOAD=$lib/libtcmalloc_minimal.so.4 "$bench" --alloc system --mib "$mib" --seconds "$secs" ;;
-	esac
+run() { # ALLOC [VAR=VALUE] -> output of one bench_rss run
+	with_alloc "$1" env ${2:-} "$bench" --alloc "$(alloc_arg "$1")" --mib "$mib" --seconds "$secs"
 }
 
 tmp=$(mktemp -d)

@@ -69,4 +69,16 @@ int oracle_expect_abort(void (*fn)(void *), void *arg, const char *want, char *o
 			fail_msg("invariant violated: %s", msg_);             \
 	} while (0)
 
+/* Fails the current cmocka test with hs_heap_check's message if the heap is
+ * inconsistent (exact only while no other thread allocates). */
+#define HEAP_CHECK()                                                  \
+	do {                                                          \
+		char msg_[256];                                       \
+		if (hs_heap_check(msg_, sizeof msg_) != 0)            \
+			fail_msg("heap invariant violated: %s", msg_); \
+	} while (0)
+
+/* The process's resident bytes, from /proc/self/statm; aborts if unreadable. */
+uint64_t oracle_rss_bytes(void);
+
 #endif /* HS_TEST_ORACLE_H */

@@ -26,13 +26,6 @@
 #include "heapscope/heapscope.h"
 #include "oracle.h"
 
-#define HEAP_CHECK()                                                  \
-	do {                                                          \
-		char msg_[256];                                       \
-		if (hs_heap_check(msg_, sizeof msg_) != 0)            \
-			fail_msg("heap invariant violated: %s", msg_); \
-	} while (0)
-
 /* The smallest class size >= n: the usable size every small request must get. */
 static size_t class_size_for(size_t n)
 {
@@ -245,17 +238,6 @@ static void test_sweep_releases_spans(void **state)
 	HEAP_CHECK();
 }
 
-/* Resident bytes of this process, from /proc/self/statm. */
-static uint64_t rss_bytes(void)
-{
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f == NULL || fscanf(f, "%lu %lu", &size, &resident) != 2)
-		fail_msg("cannot read /proc/self/statm");
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /*
  * A thread that frees everything it allocated gives the spans back at once
  * (owned spans are retired when their last object is freed), and
@@ -267,7 +249,7 @@ static void test_free_then_scavenge_all(void **state)
 	(void)state;
 	enum { N = 200000 };
 	static char *p[N];
-	uint64_t seed = 42, before = rss_bytes();
+	uint64_t seed = 42, before = oracle_rss_bytes();
 	hs_heap_stats_t s0, s1, s2;
 	hs_heap_stats(&s0);
 	uint64_t total = 0;
@@ -277,7 +259,7 @@ static void test_free_then_scavenge_all(void **state)
 		memset(p[i], 7, n);
 		total += n;
 	}
-	assert_true(rss_bytes() > before + total / 2);
+	assert_true(oracle_rss_bytes() > before + total / 2);
 	for (unsigned i = 0; i < N; i++)
 		hs_free(p[i]);
 	hs_heap_stats(&s1);
@@ -292,7 +274,7 @@ static void test_free_then_scavenge_all(void **state)
 	/* Everything freed is back with the OS: within 10% of the bytes allocated.
 	 * Sanitizer runtimes keep shadow memory for what the heap touched, which
 	 * no madvise of the heap's releases, so RSS says nothing there. */
-	uint64_t after = rss_bytes();
+	uint64_t after = oracle_rss_bytes();
 #if defined(SANITIZED)
 	print_message("sanitizer build: RSS check skipped (%llu MiB after, %llu MiB before)\n",
 		      (unsigned long long)(after >> 20), (unsigned long long)(before >> 20));

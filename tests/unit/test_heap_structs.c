@@ -36,13 +36,6 @@
 #include "heapscope/heapscope.h"
 #include "oracle.h"
 
-#define HEAP_CHECK()                                                  \
-	do {                                                          \
-		char msg_[256];                                       \
-		if (hs_heap_check(msg_, sizeof msg_) != 0)            \
-			fail_msg("heap invariant violated: %s", msg_); \
-	} while (0)
-
 #define KIB ((uint64_t)1 << 10)
 #define PAGE ((uintptr_t)8192)
 

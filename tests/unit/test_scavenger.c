@@ -49,12 +49,7 @@ static uint64_t rss_bytes(void)
 	hs_heap_stats(&s);
 	return s.retained + s.metadata;
 #endif
-	unsigned long size = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-	if (f == NULL || fscanf(f, "%lu %lu", &size, &resident) != 2)
-		exit(3);
-	fclose(f);
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	return oracle_rss_bytes();
 }
 
 static double now_s(void)
