@@ -44,7 +44,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c
 CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
-	test_pagecache test_differential
+	test_pagecache test_differential test_scavenge
 TEST_SUPPORT := tests/unit/oracle.c tests/unit/scenario.c
 
 CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)

@@ -21,7 +21,8 @@ uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned s
 {
 	hs_assert_lock_held(p->lock);
 
-	uintptr_t max_pages = (max + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
+	/* Divide, then round up: max may be close to UINTPTR_MAX (scavenge all). */
+	uintptr_t max_pages = (max >> HS_PAGE_SHIFT) + ((max & (HS_PAGE_SIZE - 1)) != 0);
 	if (max_pages > HS_PALLOC_CHUNK_PAGES)
 		max_pages = HS_PALLOC_CHUNK_PAGES;
 	unsigned min = p->scav_min_pages;

@@ -164,7 +164,8 @@ uint64_t hs_fill_aligned(uint64_t x, unsigned m);
 
 /*
  * hs_palloc_data_find_scavenge_candidate finds the highest run of free and
- * unscavenged pages at or below page search_idx, in whole min-page aligned
+ * unscavenged pages in the 64-page words up to and including search_idx's (as
+ * Go, it searches from the whole word holding search_idx), in whole min-page aligned
  * groups (min a power of two <= 64), at most max pages long (rounded up to min;
  * 0 means min). The run is extended downwards to the start of a huge page of
  * huge_pages pages when that keeps it inside the free run, so that releasing it
