@@ -82,13 +82,21 @@ static int child_free_1gib(void)
 	}
 	for (unsigned i = 0; i < n; i++)
 		hs_free(p[i]);
+	/* The issue's 5 s. A sanitizer build instruments the scavenger's own code, so
+	 * the same CPU budget releases less per second; there the scenario checks the
+	 * accounting and allows 15 s (the optimized build holds the 5 s). */
+#if defined(SANITIZED)
+	const double deadline = 15.0;
+#else
+	const double deadline = 5.0;
+#endif
 	double t0 = now_s();
 	for (;;) {
 		hs_heap_stats_t s;
 		hs_heap_stats(&s);
 		uint64_t heap_rss = rss_bytes() - base, keep = s.in_use + s.metadata;
 		double t = now_s() - t0;
-		if (heap_rss <= keep + keep / 10 && t <= 5.0) {
+		if (heap_rss <= keep + keep / 10 && t <= deadline) {
 			printf("free-1GiB: %llu MiB freed; heap RSS %llu MiB <= 110%% of in use %llu MiB + metadata "
 			       "%llu MiB after %.2f s (scavenger: %llu MiB in %.1f ms CPU)\n",
 			       (unsigned long long)(total >> 20), (unsigned long long)(heap_rss >> 20),
@@ -96,10 +104,10 @@ static int child_free_1gib(void)
 			       (unsigned long long)(s.scav_released >> 20), (double)s.scav_cpu_ns / 1e6);
 			return 0;
 		}
-		if (t > 5.0) {
-			printf("free-1GiB: heap RSS still %llu MiB after 5 s (in use %llu MiB, metadata %llu MiB, "
+		if (t > deadline) {
+			printf("free-1GiB: heap RSS still %llu MiB after %.0f s (in use %llu MiB, metadata %llu MiB, "
 			       "released %llu MiB)\n",
-			       (unsigned long long)(heap_rss >> 20), (unsigned long long)(s.in_use >> 20),
+			       (unsigned long long)(heap_rss >> 20), deadline, (unsigned long long)(s.in_use >> 20),
 			       (unsigned long long)(s.metadata >> 20), (unsigned long long)(s.scav_released >> 20));
 			return 1;
 		}
