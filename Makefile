@@ -51,6 +51,8 @@ CMOCKA_CFLAGS := $(shell pkg-config --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 
 .DELETE_ON_ERROR:
+# Keep the test objects make would otherwise delete as intermediates.
+.SECONDARY:
 .PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss install clean
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
