@@ -525,7 +525,9 @@ void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int sc
 	hs_assert_lock_held(p->lock);
 
 	hs_off_addr off = hs_off(base);
-	if (npages == 0 || off > HS_MAX_SEARCH_ADDR || (npages << HS_PAGE_SHIFT) - 1 > HS_MAX_SEARCH_ADDR - off)
+	/* The page count is checked before it is shifted, so that it cannot wrap. */
+	if (npages == 0 || npages > (HS_MAX_SEARCH_ADDR >> HS_PAGE_SHIFT) + 1 || off > HS_MAX_SEARCH_ADDR ||
+	    (npages << HS_PAGE_SHIFT) - 1 > HS_MAX_SEARCH_ADDR - off)
 		bad_free(base, npages, off >> HS_LOG_PALLOC_CHUNK_BYTES, 0, 0, 0);
 
 	if (npages == 1) {
