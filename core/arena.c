@@ -132,9 +132,9 @@ int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size)
 	uintptr_t v = 0;
 	while (hs_heap.arena_hints != NULL) {
 		hs_arena_hint *h = hs_heap.arena_hints;
-		uintptr_t p = h->down ? h->addr - n : h->addr;
+		uintptr_t p = h->addr;
 		if (p + n > p && arena_range_ok(p, n) && reserve_at(p, n, &v)) {
-			h->addr = h->down ? p : p + n;
+			h->addr = p + n;
 			break;
 		}
 		hs_heap.arena_hints = h->next;

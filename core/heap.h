@@ -5,7 +5,8 @@
  * the same story with pictures.
  *
  * Lock order (core/lock.h), outermost first:
- *   sweeper_mu  (held by the background sweeper around one span, and by the checker)
+ *   sweeper_mu  (held by the background sweeper around a batch of spans, around
+ *                a whole finishing sweep when a cycle starts, and by the checker)
  *   an mcentral's lock | heap.lock   (never both: taken one after the other)
  *   bits_lock   (a leaf; may be taken under heap.lock)
  * The page allocator's lock *is* heap.lock.
@@ -108,7 +109,6 @@ typedef struct hs_mspan {
 	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
 	struct hs_span_list *list;    /* the set holding the span, or NULL */
 	uintptr_t npages;
-	uint32_t all_index;	      /* index in mheap.allspans; heap.lock */
 } __attribute__((aligned(64))) hs_mspan;
 
 _Static_assert(offsetof(hs_mspan, free_bits) == 64, "hs_free's fields fill the span's first cache line");
@@ -158,8 +158,7 @@ static inline uintptr_t hs_arena_base(hs_arena_idx ai)
 
 /* A candidate address for the next arena reservation (Go's arenaHint). */
 typedef struct hs_arena_hint {
-	uintptr_t addr;
-	int down; /* grow downwards from addr */
+	uintptr_t addr; /* the next reservation is tried here; the hint grows upwards */
 	struct hs_arena_hint *next;
 } hs_arena_hint;
 
@@ -304,7 +303,7 @@ typedef struct hs_mheap {
 	uint64_t sweep_trigger;		    /* bytes freed that start a cycle; 0: scale with the heap */
 	_Atomic uint64_t sweep_cycles, spans_swept, spans_released; /* spans_swept: off mcaches */
 	hs_mcache_stats retired; /* counts of mcaches whose threads exited; lock */
-	pthread_mutex_t sweeper_mu; /* the sweeper's lock (a leaf) and its wake-up */
+	pthread_mutex_t sweeper_mu; /* outermost: the cycle boundary, the sweeper's batches, its wake-up */
 	pthread_cond_t sweeper_cv;
 	int sweeper_started, sweeper_pending; /* sweeper_mu */
 
@@ -383,7 +382,6 @@ void hs_mcentral_init(hs_mcentral *c, hs_span_class sc);
 hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc);
 void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s);
 int hs_mcentral_sweep_one(hs_mcentral *c);
-void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s);
 
 /* --- core/mcache.c ------------------------------------------------------------------ */
 extern __thread hs_mcache *hs_tls_mcache __attribute__((tls_model("initial-exec")));
@@ -416,6 +414,6 @@ void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes);
 void hs_sweep_start_cycle(void);
 void hs_sweep_full_cycle(void);
 void hs_sweep_under_pressure(void);
-uint64_t hs_sweep_finish(void);
+void hs_sweep_finish(void);
 
 #endif /* HS_HEAP_H */

@@ -12,8 +12,9 @@
  *     says, partial sets with room and full sets without;
  *   each mcache: its spans and owned spans in use, of the right class, cached
  *     (an odd sweepgen no later than h+3), and in no mcentral set;
- *   the totals: pages of in-use spans plus pages held by page caches equal the
- *     allocated pages of the page allocator, and in_use/pages_in_use agree.
+ *   the totals: pages of in-use spans plus pages held by page caches plus pages
+ *     the scavenger holds while releasing them equal the allocated pages of the
+ *     page allocator, and in_use/pages_in_use agree.
  *
  * Exact only while no other thread allocates or frees (a test calls it at a
  * quiet point). It holds the sweeper's lock throughout (so the background
@@ -170,7 +171,7 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 
 /* Counts gathered while checking, for the totals at the end. */
 typedef struct tally {
-	uint64_t listed, cached, cached_pages, span_pages, small, allocated;
+	uint64_t listed, cached, cached_pages, span_pages, small, allocated, scav_in_flight;
 } tally;
 
 static int check_spans(tally *t, char *msg, size_t msglen)
@@ -206,6 +207,7 @@ static int check_all(uint32_t sg, tally *t, char *msg, size_t msglen)
 		r = check_mcaches(sg, &t->cached, &t->cached_pages, msg, msglen);
 	if (r == 0)
 		r = check_spans(t, msg, msglen);
+	t->scav_in_flight = hs_heap.pages.scav_in_flight;
 	hs_unlock(&hs_heap.lock);
 	return r;
 }
@@ -214,7 +216,7 @@ int hs_heap_check(char *msg, size_t msglen)
 {
 	hs_mallocinit();
 	uint32_t sg = atomic_load(&hs_heap.sweepgen);
-	tally t = { 0, 0, 0, 0, 0, 0 };
+	tally t = { 0, 0, 0, 0, 0, 0, 0 };
 
 	/* Keep the background sweeper from holding a span off its set meanwhile. */
 	pthread_mutex_lock(&hs_heap.sweeper_mu);
@@ -223,10 +225,10 @@ int hs_heap_check(char *msg, size_t msglen)
 	if (r != 0)
 		return r;
 
-	if (t.span_pages + t.cached_pages != t.allocated)
-		FAIL("page allocator has %llu pages allocated; spans hold %llu and page caches %llu",
-		     (unsigned long long)t.allocated, (unsigned long long)t.span_pages,
-		     (unsigned long long)t.cached_pages);
+	if (t.span_pages + t.cached_pages + t.scav_in_flight != t.allocated)
+		FAIL("page allocator has %llu pages allocated; spans hold %llu, page caches %llu and the "
+		     "scavenger %llu", (unsigned long long)t.allocated, (unsigned long long)t.span_pages,
+		     (unsigned long long)t.cached_pages, (unsigned long long)t.scav_in_flight);
 	if (t.span_pages != atomic_load(&hs_heap.pages_in_use) ||
 	    t.span_pages << HS_PAGE_SHIFT != atomic_load(&hs_heap.in_use))
 		FAIL("statistics say %llu pages in use, the spans %llu",

@@ -11,8 +11,12 @@
  *
  * Free: the span comes from the arena map without locks. The pointer is checked
  * (in the heap, a span in use, the start of an object, allocated, not freed
- * already), and the object's bit is set in the span's free bitmap with one
- * atomic or. A large object's span goes back to the heap at once.
+ * already), and the object's bit is set: with a plain or by the span's owner,
+ * with one atomic or by any other thread. A large object's span goes back at
+ * once: to the freeing thread's cache of large spans (up to 32 pages), or to the
+ * page allocator. A free takes a lock only when it hands a span back to the heap
+ * (a large one, or an owned span that its owner's free emptied) or when it
+ * crosses the sweep trigger and starts a cycle.
  *
  * Zeroing (calloc): a span records whether any of its memory may be dirty
  * (needzero: pages used before, or objects freed and swept). An object from a
@@ -28,6 +32,11 @@
 #include "heapscope/heapscope.h"
 
 /* --- allocation ----------------------------------------------------------------- */
+
+/* Larger than half the heap's address space can never be satisfied; refusing it
+ * up front keeps the growth arithmetic (page counts rounded up to chunks and
+ * arenas) far from overflow. */
+#define HS_MAX_OBJECT_SIZE ((size_t)1 << (HS_HEAP_ADDR_BITS - 1))
 
 /* Go's nextFreeFast: the next object from the allocCache, or 0. */
 static inline uintptr_t next_free_fast(hs_mspan *s)
@@ -82,7 +91,7 @@ static hs_mspan *claim_large(hs_mcache *c, hs_mspan *s)
 /* A large object: a span of its own, marked allocated as object 0. */
 static void *large_alloc(hs_mcache *c, size_t size, int zero)
 {
-	if (size > SIZE_MAX - HS_PAGE_SIZE) {
+	if (size > HS_MAX_OBJECT_SIZE) {
 		errno = ENOMEM;
 		return NULL;
 	}
@@ -390,7 +399,7 @@ void *hs_aligned_alloc(size_t align, size_t size)
 	}
 	if (align <= HS_PAGE_SIZE)
 		return large_alloc(hs_mcache_get(), size > HS_MAX_SMALL_SIZE ? size : HS_MAX_SMALL_SIZE + 1, 0);
-	if (size > SIZE_MAX - align) {
+	if (size > HS_MAX_OBJECT_SIZE - align) {
 		errno = ENOMEM;
 		return NULL;
 	}

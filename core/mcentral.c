@@ -63,18 +63,18 @@ static void sweep_owned(hs_mspan *s, uint32_t sg)
 }
 
 /*
- * Files a swept span the caller owns: into the partial or full swept set, or,
- * when it holds no object, back to the heap.
+ * Files a span the caller owns, swept for cycle sg: into that cycle's partial or
+ * full swept set, or, when it holds no object, back to the heap.
  */
-void hs_mcentral_insert_swept(hs_mcentral *c, hs_mspan *s)
+static void insert_swept(hs_mcentral *c, hs_mspan *s, uint32_t sg)
 {
 	if (s->alloc_count == 0) {
-		atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
 		hs_mheap_free_span(s);
 		return;
 	}
+	/* Filed for the cycle it was swept in: if a new cycle began meanwhile, the
+	 * span lands in the new cycle's unswept set with sweepgen h-2, as it should. */
 	hs_lock(&c->lock);
-	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_relaxed);
 	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
 	hs_span_list_push_back(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
 	hs_unlock(&c->lock);
@@ -138,7 +138,7 @@ void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s)
 	uint32_t sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_acquire);
 	if (hs_span_cached_stale(atomic_load_explicit(&s->sweepgen, memory_order_relaxed), sg))
 		sweep_owned(s, sg);
-	hs_mcentral_insert_swept(c, s);
+	insert_swept(c, s, sg);
 }
 
 #define SWEEP_BATCH 32
@@ -166,14 +166,13 @@ int hs_mcentral_sweep_one(hs_mcentral *c)
 	for (int i = 0; i < n; i++) {
 		sweep_owned(batch[i], sg);
 		if (batch[i]->alloc_count == 0) {
-			atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
 			hs_mheap_free_span(batch[i]);
 		} else {
 			batch[kept++] = batch[i];
 		}
 	}
+	/* Filed for the cycle they were swept in (see insert_swept). */
 	hs_lock(&c->lock);
-	sg = atomic_load_explicit(&hs_heap.sweepgen, memory_order_relaxed);
 	for (int i = 0; i < kept; i++) {
 		hs_mspan *s = batch[i];
 		atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);

@@ -36,6 +36,7 @@
  * Locking: heap.lock protects the page allocator, allspans, the arena hints and
  * curArena, and the fixallocs. Statistics are atomic. A small span can be made
  * without heap.lock, from the mcache's page cache and its cache of span structs.
+ * Freeing a span (to the page allocator) takes heap.lock.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -180,10 +181,8 @@ static hs_mspan *alloc_mspan_locked(void)
 	hs_assert_lock_held(&hs_heap.lock);
 	hs_mspan *s = hs_heap.free_mspans;
 	if (s != NULL) {
-		uint32_t idx = s->all_index;
 		hs_heap.free_mspans = s->next;
 		memset(s, 0, sizeof *s);
-		s->all_index = idx;
 		return s;
 	}
 	if (hs_heap.nallspans == hs_heap.capallspans) {
@@ -199,7 +198,6 @@ static hs_mspan *alloc_mspan_locked(void)
 		hs_heap.capallspans = ncap;
 	}
 	s = hs_fixalloc_alloc(&hs_heap.spanalloc);
-	s->all_index = hs_heap.nallspans;
 	hs_heap.allspans[hs_heap.nallspans++] = s;
 	return s;
 }
@@ -369,6 +367,8 @@ void hs_mheap_free_span(hs_mspan *s)
 				  memory_order_relaxed);
 	atomic_fetch_sub_explicit(&hs_heap.in_use, npages << HS_PAGE_SHIFT, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
+	if (hs_span_class_size(s->spanclass) != 0)
+		atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
 
 	hs_span_release_bits(s);
 	hs_lock(&hs_heap.lock);
@@ -391,16 +391,24 @@ void hs_mheap_put_mspans(hs_mspan **spans, unsigned n)
 
 /*
  * Returns up to nbytes of free pages to the OS, highest addresses first, and
- * accounts for them: Ready -> Prepared, counted as released. Takes heap.lock
- * (dropped by the page allocator around each madvise). Returns the bytes released.
+ * accounts for them: Ready -> Prepared, counted as released. Each run is
+ * accounted before the lock is dropped again for the next one, so an allocation
+ * that takes a released run meanwhile finds it counted. Takes heap.lock
+ * (dropped by the page allocator around each madvise). Returns the bytes
+ * released. The loop is pageAlloc.scavenge's (core/pagescav.c), with accounting.
  */
 uint64_t hs_mheap_scavenge(uintptr_t nbytes)
 {
+	uintptr_t released = 0, ci;
+	unsigned page;
 	hs_lock(&hs_heap.lock);
-	uintptr_t released = hs_pagealloc_scavenge(&hs_heap.pages, nbytes);
+	while (released < nbytes && hs_scav_index_find(&hs_heap.pages.scav, &ci, &page)) {
+		uintptr_t r = hs_pagealloc_scavenge_one(&hs_heap.pages, ci, page, nbytes - released);
+		atomic_fetch_add_explicit(&hs_heap.released, r, memory_order_relaxed);
+		atomic_fetch_sub_explicit(&hs_heap.mem_ready, r, memory_order_relaxed);
+		atomic_fetch_add_explicit(&hs_heap.mem_prepared, r, memory_order_relaxed);
+		released += r;
+	}
 	hs_unlock(&hs_heap.lock);
-	atomic_fetch_add_explicit(&hs_heap.released, released, memory_order_relaxed);
-	atomic_fetch_sub_explicit(&hs_heap.mem_ready, released, memory_order_relaxed);
-	atomic_fetch_add_explicit(&hs_heap.mem_prepared, released, memory_order_relaxed);
 	return released;
 }

@@ -134,6 +134,7 @@ typedef struct hs_pagealloc {
 	uintptr_t meta_page_size;    /* granularity of committing summary memory */
 	unsigned scav_min_pages;     /* pages per physical page: the scavenger's unit */
 	int release_lazy;	     /* release with MADV_FREE instead of MADV_DONTNEED */
+	uintptr_t scav_in_flight;    /* pages taken by a scavenger while it has dropped the lock */
 	int metadata_only;	     /* never touches heap pages (Go's test mode) */
 } hs_pagealloc;
 

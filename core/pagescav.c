@@ -37,9 +37,12 @@ uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned s
 			if (hs_pagealloc_alloc_range(p, addr, n) != 0)
 				hs_throw("double scavenge");
 			if (!p->metadata_only) {
+				/* The run is allocated but in no span: the checker counts it here. */
+				p->scav_in_flight += n;
 				hs_unlock(p->lock);
 				hs_sys_unused((void *)addr, (uintptr_t)n << HS_PAGE_SHIFT, p->release_lazy);
 				hs_lock(p->lock);
+				p->scav_in_flight -= n;
 			}
 			hs_pagealloc_free(p, addr, n, 1);
 			hs_page_bits_set_range(&hs_pagealloc_chunk_of(p, ci)->scavenged, start, n);

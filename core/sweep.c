@@ -20,9 +20,10 @@
  * since pthread_create may call malloc). It sleeps on a condition variable
  * between cycles.
  *
- * Locking: sweeper_mu guards the wake-up and the cycle boundary, and is held by
- * the sweeper around each span it sweeps (so it is taken before mcentral and
- * heap locks, never under them).
+ * Locking: sweeper_mu guards the wake-up and the cycle boundary. The background
+ * sweeper holds it around each batch of spans it sweeps, and a new cycle holds it
+ * around the whole finishing sweep; it is outermost: taken before mcentral and
+ * heap locks, never under them.
  */
 #include "heap.h"
 
@@ -131,18 +132,14 @@ void hs_sweep_full_cycle(void)
 	pthread_mutex_unlock(&hs_heap.sweeper_mu);
 }
 
-/*
- * Sweeps every unswept span in the mcentrals now, on this thread. Returns the
- * number of spans it swept. Cached spans are left to their owners.
- */
-uint64_t hs_sweep_finish(void)
+/* Sweeps every unswept span in the mcentrals now, on this thread. Cached and
+ * owned spans are left to their owners. */
+void hs_sweep_finish(void)
 {
-	uint64_t n = 0;
 	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 		while (hs_mcentral_sweep_one(&hs_heap.central[i]))
-			n++;
+			;
 	}
-	return n;
 }
 
 static void *sweeper_main(void *arg)
@@ -154,7 +151,7 @@ static void *sweeper_main(void *arg)
 			pthread_cond_wait(&hs_heap.sweeper_cv, &hs_heap.sweeper_mu);
 		hs_heap.sweeper_pending = 0;
 		pthread_mutex_unlock(&hs_heap.sweeper_mu);
-		/* One span at a time under sweeper_mu, so the checker can hold us off
+		/* A batch at a time under sweeper_mu, so the checker can hold us off
 		 * and a new cycle's wake-up never waits long. */
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 			int more = 1;

@@ -196,9 +196,24 @@ static void test_large(void **state)
 	assert_int_equal(after.large_allocs - before.large_allocs, 2);
 	assert_int_equal(after.large_frees - before.large_frees, 2);
 	assert_int_equal(after.in_use, before.in_use);
-	errno = 0;
-	assert_null(hs_malloc(SIZE_MAX - 100));
-	assert_int_equal(errno, ENOMEM);
+	/* Sizes no address space can hold fail with ENOMEM, without breaking the
+	 * heap's growth: afterwards it still grows at Go's hint addresses. */
+	static const size_t huge[] = { SIZE_MAX - 100, SIZE_MAX - 8192, SIZE_MAX - (40u << 20),
+				       (size_t)1 << 47, ((size_t)1 << 47) + 1 };
+	for (size_t k = 0; k < sizeof huge / sizeof huge[0]; k++) {
+		errno = 0;
+		assert_null(hs_malloc(huge[k]));
+		assert_int_equal(errno, ENOMEM);
+		errno = 0;
+		assert_null(hs_aligned_alloc(1 << 20, huge[k]));
+		assert_int_equal(errno, ENOMEM);
+	}
+	char *grown = hs_malloc((size_t)300 << 20);
+	assert_non_null(grown);
+#if !defined(SANITIZED)
+	assert_true((uintptr_t)grown >= 0x00c000000000 && (uintptr_t)grown < 0x00c000000000 + ((uintptr_t)1 << 40));
+#endif
+	hs_free(grown);
 	HEAP_CHECK();
 }
 
