@@ -267,6 +267,17 @@ __attribute__((noinline)) static void free_slow(void *p)
 		hs_sweep_note_freed(c, bytes);
 }
 
+/* The owner's free: a plain or into local_free; a parked span it empties goes
+ * back to the heap. The span being allocated from is never retired, and a
+ * malloc/free loop empties it on every free, so that is checked here, not in a
+ * call. */
+static inline void owner_free(hs_mcache *c, hs_mspan *s, unsigned w, uint64_t bit)
+{
+	s->local_free[w] |= bit;
+	if (__builtin_expect(++s->local_nfree == s->alloc_count, 0) && c->alloc[s->spanclass] != s)
+		hs_mcache_retire(c, s);
+}
+
 /*
  * The owner frees a valid object of a span of at most UNDO_MAX_OBJECTS objects,
  * all handed out. If it is the object allocated last and the span is the one the
@@ -291,9 +302,7 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 		atomic_store_explicit(&s->freeindex, (uint16_t)idx, memory_order_release);
 		return;
 	}
-	s->local_free[w] |= bit;
-	if (++s->local_nfree == s->alloc_count)
-		hs_mcache_retire(c, s);
+	owner_free(c, s, w, bit);
 }
 
 /*
@@ -320,9 +329,7 @@ void hs_free(void *p)
 			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0)) {
 				free_from_exhausted(c, s, idx);
 			} else {
-				s->local_free[w] |= bit;
-				if (__builtin_expect(++s->local_nfree == s->alloc_count, 0))
-					hs_mcache_retire(c, s);
+				owner_free(c, s, w, bit);
 			}
 			return;
 		}

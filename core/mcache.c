@@ -76,12 +76,17 @@ static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 	hs_mcentral_uncache_span(&hs_heap.central[sc], s);
 }
 
-/* At least an eighth of the span is free: worth allocating from. Near the memory
- * limit any room is: the heap should fill what it has before it grows. */
+/* room free objects make a span worth allocating from: at least an eighth of it,
+ * or, near the memory limit, any (the heap should fill what it has before it
+ * grows). */
+static int worth_taking(const hs_mspan *s, unsigned room)
+{
+	return room * 8 >= s->nelems || (room != 0 && hs_scavenger_tight());
+}
+
 static int has_room(const hs_mspan *s)
 {
-	unsigned free = (unsigned)(s->nelems - s->alloc_count);
-	return free * 8 >= s->nelems || (free != 0 && hs_scavenger_tight());
+	return worth_taking(s, (unsigned)(s->nelems - s->alloc_count));
 }
 
 /*
@@ -107,7 +112,7 @@ static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 		 * cache line); read the bitmaps only for a span worth taking, or when
 		 * other threads may have freed into it. */
 		unsigned room = (unsigned)(s->nelems - s->alloc_count) + s->local_nfree;
-		if (room * 8 >= s->nelems || has_remote_frees(s) || (room != 0 && hs_scavenger_tight()))
+		if (worth_taking(s, room) || has_remote_frees(s))
 			sweep_cached(c, s);
 		if (s->alloc_count == 0 && l->n > 0) {
 			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);

@@ -260,7 +260,9 @@ static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_cla
 	}
 }
 
-/* Accounts for pages handed out; scav bytes of them come back from the OS. */
+/* Accounts for pages handed out (scav bytes of them come back from the OS) and
+ * lets the scavenger react: start, track the peak, assist over the limit.
+ * Called without heap.lock. */
 static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 {
 	uintptr_t bytes = npages << HS_PAGE_SHIFT;
@@ -273,6 +275,8 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 	uint64_t now = atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed) + bytes;
 	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
 	hs_scavenger_note_alloc(now);
+	hs_scavenger_start();
+	hs_scavenger_assist();
 }
 
 /*
@@ -309,8 +313,6 @@ hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
 	}
 	account_alloc(base, npages, scav);
 	init_span(s, base, npages, sc);
-	hs_scavenger_start();
-	hs_scavenger_assist();
 	return s;
 }
 
@@ -341,8 +343,6 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
 
 	account_alloc(base, npages, scav);
 	init_span(s, base, npages, hs_make_span_class(0));
-	hs_scavenger_start();
-	hs_scavenger_assist();
 	return s;
 }
 
@@ -389,26 +389,25 @@ void hs_mheap_put_mspans(hs_mspan **spans, unsigned n)
 	hs_unlock(&hs_heap.lock);
 }
 
+/* One released run: Ready -> Prepared, counted as released. */
+static void account_release(uintptr_t bytes)
+{
+	atomic_fetch_add_explicit(&hs_heap.released, bytes, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&hs_heap.mem_ready, bytes, memory_order_relaxed);
+	atomic_fetch_add_explicit(&hs_heap.mem_prepared, bytes, memory_order_relaxed);
+}
+
 /*
  * Returns up to nbytes of free pages to the OS, highest addresses first, and
- * accounts for them: Ready -> Prepared, counted as released. Each run is
- * accounted before the lock is dropped again for the next one, so an allocation
- * that takes a released run meanwhile finds it counted. Takes heap.lock
- * (dropped by the page allocator around each madvise). Returns the bytes
- * released. The loop is pageAlloc.scavenge's (core/pagescav.c), with accounting.
+ * accounts for them. Each run is accounted before the lock is dropped again for
+ * the next one, so an allocation that takes a released run meanwhile finds it
+ * counted. Takes heap.lock (dropped by the page allocator around each madvise).
+ * Returns the bytes released.
  */
 uint64_t hs_mheap_scavenge(uintptr_t nbytes)
 {
-	uintptr_t released = 0, ci;
-	unsigned page;
 	hs_lock(&hs_heap.lock);
-	while (released < nbytes && hs_scav_index_find(&hs_heap.pages.scav, &ci, &page)) {
-		uintptr_t r = hs_pagealloc_scavenge_one(&hs_heap.pages, ci, page, nbytes - released);
-		atomic_fetch_add_explicit(&hs_heap.released, r, memory_order_relaxed);
-		atomic_fetch_sub_explicit(&hs_heap.mem_ready, r, memory_order_relaxed);
-		atomic_fetch_add_explicit(&hs_heap.mem_prepared, r, memory_order_relaxed);
-		released += r;
-	}
+	uintptr_t released = hs_pagealloc_scavenge(&hs_heap.pages, nbytes, account_release);
 	hs_unlock(&hs_heap.lock);
 	return released;
 }

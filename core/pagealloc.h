@@ -189,8 +189,10 @@ void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int sc
 uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned search_idx, uintptr_t max);
 
 /* Releases at least nbytes if there is that much to release, highest addresses
- * first; returns the bytes released. Lock held. Mirrors pageAlloc.scavenge. */
-uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes);
+ * first; returns the bytes released. account (may be NULL) is told each run's
+ * bytes with the lock held, before it is dropped for the next run. Lock held.
+ * Mirrors pageAlloc.scavenge. */
+uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes, void (*account)(uintptr_t bytes));
 
 /* The smallest in-use offset address >= off, or HS_MAX_SEARCH_ADDR. */
 hs_off_addr hs_pagealloc_find_mapped_addr(const hs_pagealloc *p, hs_off_addr off);

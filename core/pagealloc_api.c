@@ -262,7 +262,7 @@ void hs_pam_cache_flush(hs_pam *p, hs_pam_page_cache *c)
 uintptr_t hs_pam_scavenge(hs_pam *p, uintptr_t nbytes)
 {
 	hs_lock(&p->lock);
-	uintptr_t released = hs_pagealloc_scavenge(&p->pa, nbytes);
+	uintptr_t released = hs_pagealloc_scavenge(&p->pa, nbytes, NULL);
 	hs_unlock(&p->lock);
 	return released;
 }

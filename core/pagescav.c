@@ -53,13 +53,17 @@ uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned s
 	return 0;
 }
 
-uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes)
+uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes, void (*account)(uintptr_t bytes))
 {
 	hs_assert_lock_held(p->lock);
 
 	uintptr_t released = 0, ci;
 	unsigned page;
-	while (released < nbytes && hs_scav_index_find(&p->scav, &ci, &page))
-		released += hs_pagealloc_scavenge_one(p, ci, page, nbytes - released);
+	while (released < nbytes && hs_scav_index_find(&p->scav, &ci, &page)) {
+		uintptr_t r = hs_pagealloc_scavenge_one(p, ci, page, nbytes - released);
+		if (account != NULL)
+			account(r);
+		released += r;
+	}
 	return released;
 }
