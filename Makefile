@@ -20,7 +20,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -MMD -MP
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -Istore -Icli -MMD -MP
 OPT ?= -O2
 CFLAGS ?=
 SAN ?=
@@ -32,7 +32,7 @@ LDLIBS_CORE := -lpthread
 # need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
 NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
-NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs
+NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs $(STORE_TESTS)
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
 ARCH_DEF_32bit := -DHS_ARCH_32BIT
@@ -41,8 +41,13 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/pagealloc.c core/pagecache.c core/pagealloc_check.c core/pagealloc_api.c \
 	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
-	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c
-CLI_SRCS := cli/heapscope.c cli/args.c cli/demo.c
+	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c \
+	core/events.c
+CLI_SRCS := $(wildcard cli/*.c)
+# The store (SQLite) links into the CLI and into the tests named test_store*.
+STORE_SRCS := $(wildcard store/*.c)
+STORE_TESTS := $(notdir $(basename $(wildcard tests/unit/test_store*.c)))
+LDLIBS_STORE := -lsqlite3
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential test_scavenge
 TEST_SUPPORT := tests/unit/oracle.c tests/unit/scenario.c
@@ -83,6 +88,15 @@ endef
 $(foreach a,$(ARCHES),$(eval $(call arch_rules,$(a))))
 TEST_BINS += $(addprefix $(BUILD)/$(NATIVE)/tests/,$(NATIVE_TESTS) test_stress)
 
+$(BUILD)/$(NATIVE)/libstore.a: $(addprefix $(BUILD)/$(NATIVE)/,$(STORE_SRCS:.c=.o))
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/$(NATIVE)/tests/test_store%: $(BUILD)/$(NATIVE)/tests/unit/test_store%.o \
+		$(addprefix $(BUILD)/$(NATIVE)/,$(TEST_SUPPORT:.c=.o)) $(BUILD)/$(NATIVE)/libstore.a \
+		$(BUILD)/$(NATIVE)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS_STORE) $(LDLIBS_CORE)
+
 # --- the native release build
 $(BUILD)/rel/%.o: %.c
 	@mkdir -p $(@D)
@@ -99,10 +113,10 @@ $(BUILD)/lib/libheapscope.so: $(REL_CORE_OBJS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_CORE)
 
-$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
+$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_STORE) $(LDLIBS_CORE)
 
 $(BUILD)/bin/bench_pagealloc: $(BUILD)/rel/bench/bench_pagealloc.o $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
