@@ -145,6 +145,7 @@ int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size)
 	if (!register_arenas(v, n))
 		return ENOMEM;
 	atomic_fetch_add_explicit(&hs_heap.mem_reserved, n, memory_order_relaxed);
+	HS_TRACE(arena_reserve, v, n);
 	*base = v;
 	*size = n;
 	return 0;

@@ -24,6 +24,7 @@
 #include "lock.h"
 #include "pagealloc.h"
 #include "sizeclasses.h"
+#include "trace.h"
 
 /*
  * Span classes: Go's encoding, sizeclass << 1 | noscan. heapscope has no

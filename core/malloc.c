@@ -134,9 +134,24 @@ static void *malloc_internal(size_t size, int zero)
 	return large_alloc(c, size, zero);
 }
 
+/* The malloc event of an object just allocated (p may be NULL: no event). */
+__attribute__((noinline)) static void trace_malloc(const void *p, size_t size)
+{
+	hs_mspan *s = hs_span_of((uintptr_t)p);
+	if (p != NULL && s != NULL)
+		HS_TRACE(malloc, (uintptr_t)p, size, hs_span_class_size(s->spanclass) ? s->spanclass : 0);
+}
+
+static inline void *traced(void *p, size_t size)
+{
+	if (HS_TRACE_ON(malloc))
+		trace_malloc(p, size);
+	return p;
+}
+
 __attribute__((noinline)) static void *malloc_slow(size_t size)
 {
-	return malloc_internal(size, 0);
+	return traced(malloc_internal(size, 0), size);
 }
 
 /*
@@ -152,7 +167,7 @@ void *hs_malloc(size_t size)
 		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class(size))];
 		uintptr_t v = next_free_fast(s);
 		if (__builtin_expect(v != 0, 1))
-			return (void *)v;
+			return traced((void *)v, size);
 	}
 	return malloc_slow(size);
 }
@@ -164,7 +179,7 @@ void *hs_calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return malloc_internal(total, 1);
+	return traced(malloc_internal(total, 1), total);
 }
 
 /* --- free ------------------------------------------------------------------------ */
@@ -314,6 +329,8 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 void hs_free(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
+	if (HS_TRACE_ON(free) && p != NULL)
+		HS_TRACE(free, a);
 	hs_mspan *s = hs_span_of(a);
 	hs_mcache *c = hs_tls_mcache;
 	if (__builtin_expect(s != NULL && c != NULL, 1) &&
@@ -388,14 +405,14 @@ void *hs_realloc(void *p, size_t size)
  * alignment: a large span (page-aligned). Beyond a page: a span found with room
  * for the alignment and allocated at the aligned address.
  */
-void *hs_aligned_alloc(size_t align, size_t size)
+static void *aligned_alloc_internal(size_t align, size_t size)
 {
 	if (align == 0 || (align & (align - 1)) != 0) {
 		errno = EINVAL;
 		return NULL;
 	}
 	if (align <= 8)
-		return hs_malloc(size);
+		return malloc_internal(size, 0);
 	if (size == 0)
 		size = 1;
 	if (align <= HS_PAGE_SIZE && size <= HS_MAX_SMALL_SIZE) {
@@ -413,6 +430,11 @@ void *hs_aligned_alloc(size_t align, size_t size)
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
 	hs_mspan *s = claim_large(hs_mcache_get(), hs_mheap_alloc_span_aligned(npages, align));
 	return s == NULL ? NULL : (void *)s->start_addr;
+}
+
+void *hs_aligned_alloc(size_t align, size_t size)
+{
+	return traced(aligned_alloc_internal(align, size), size);
 }
 
 int hs_posix_memalign(void **out, size_t align, size_t size)
@@ -444,7 +466,13 @@ void hs_heap_sweep(void)
 uint64_t hs_heap_scavenge_all(void)
 {
 	hs_heap_sweep();
-	return hs_mheap_scavenge(UINTPTR_MAX);
+	struct hs_scavenger *v = &hs_heap.scav;
+	HS_TRACE(scav_start, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
+		 HS_EV_SCAV_ALL);
+	uint64_t released = hs_mheap_scavenge(UINTPTR_MAX);
+	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
+		 released);
+	return released;
 }
 
 void hs_heap_stats(hs_heap_stats_t *out)

@@ -73,6 +73,7 @@ static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 	if (has_pending_frees(s))
 		sweep_cached(c, s);
 	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+	HS_TRACE(mcache_flush, s->start_addr, sc, s->alloc_count);
 	hs_mcentral_uncache_span(&hs_heap.central[sc], s);
 }
 
@@ -181,6 +182,7 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 			return NULL;
 		atomic_store_explicit(&s->owner, c, memory_order_relaxed);
 	}
+	HS_TRACE(mcache_refill, s->start_addr, sc, s->alloc_count);
 	c->alloc[sc] = s;
 	return s;
 }
@@ -235,6 +237,8 @@ void hs_mcache_release_all(hs_mcache *c)
 		hs_mheap_free_span(s);
 	}
 	hs_lock(&hs_heap.lock);
+	if (c->pcache.cache != 0)
+		HS_TRACE(page_cache_flush, c->pcache.base, c->pcache.cache, c->pcache.scav);
 	hs_page_cache_flush(&c->pcache, &hs_heap.pages);
 	hs_unlock(&hs_heap.lock);
 	hs_mheap_put_mspans(c->mspancache, c->nmspancache);

@@ -63,6 +63,19 @@ static void sweep_owned(hs_mspan *s, uint32_t sg)
 }
 
 /*
+ * Files a swept span into cycle sg's partial or full swept set. Filed for the
+ * cycle it was swept in: if a new cycle began meanwhile, the span lands in the
+ * new cycle's unswept set with sweepgen h-2, as it should. c->lock held.
+ */
+static void file_swept(hs_mcentral *c, hs_mspan *s, uint32_t sg)
+{
+	int partial = s->alloc_count < s->nelems;
+	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
+	hs_span_list_push_back(partial ? partial_swept(c, sg) : full_swept(c, sg), s);
+	HS_TRACE(mcentral_move, s->start_addr, c->spanclass, partial ? 0 : 2, s->alloc_count);
+}
+
+/*
  * Files a span the caller owns, swept for cycle sg: into that cycle's partial or
  * full swept set, or, when it holds no object, back to the heap.
  */
@@ -72,11 +85,8 @@ static void insert_swept(hs_mcentral *c, hs_mspan *s, uint32_t sg)
 		hs_mheap_free_span(s);
 		return;
 	}
-	/* Filed for the cycle it was swept in: if a new cycle began meanwhile, the
-	 * span lands in the new cycle's unswept set with sweepgen h-2, as it should. */
 	hs_lock(&c->lock);
-	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
-	hs_span_list_push_back(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
+	file_swept(c, s, sg);
 	hs_unlock(&c->lock);
 }
 
@@ -105,7 +115,7 @@ hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
 		if (s->alloc_count < s->nelems)
 			goto have_span;
 		hs_lock(&c->lock);
-		hs_span_list_push_back(full_swept(c, sg), s);
+		file_swept(c, s, sg);
 		s = NULL;
 	}
 	hs_unlock(&c->lock);
@@ -171,13 +181,10 @@ int hs_mcentral_sweep_one(hs_mcentral *c)
 			batch[kept++] = batch[i];
 		}
 	}
-	/* Filed for the cycle they were swept in (see insert_swept). */
+	/* Filed for the cycle they were swept in (see file_swept). */
 	hs_lock(&c->lock);
-	for (int i = 0; i < kept; i++) {
-		hs_mspan *s = batch[i];
-		atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
-		hs_span_list_push_back(s->alloc_count < s->nelems ? partial_swept(c, sg) : full_swept(c, sg), s);
-	}
+	for (int i = 0; i < kept; i++)
+		file_swept(c, batch[i], sg);
 	hs_unlock(&c->lock);
 	return n;
 }

@@ -75,6 +75,7 @@ void hs_mallocinit(void)
 		hs_unlock(&hs_heap.lock);
 		atomic_store(&hs_heap.sweepgen, 4); /* so that sweepgen - 2 never wraps */
 		hs_heap_read_env();
+		hs_trace_init_from_env();
 		if (pthread_key_create(&hs_heap.mcache_key, hs_mcache_thread_exit) != 0)
 			hs_throw("mallocinit: no thread-specific key for mcaches");
 		atomic_store_explicit(&hs_heap.inited, 1, memory_order_release);
@@ -122,6 +123,8 @@ static void grow_into(uintptr_t v, uintptr_t n)
 		hs_throw("mheap.grow: cannot map reserved arena memory");
 	atomic_fetch_add_explicit(&hs_heap.mem_prepared, n, memory_order_relaxed);
 	atomic_fetch_add_explicit(&hs_heap.released, n, memory_order_relaxed);
+	HS_TRACE(arena_map, v, n);
+	HS_TRACE(page_grow, v, n);
 	hs_pagealloc_grow(&hs_heap.pages, v, n);
 }
 
@@ -153,6 +156,7 @@ static int grow(uintptr_t npages)
 	}
 	uintptr_t v = hs_heap.cur_arena.base;
 	hs_heap.cur_arena.base = v + ask;
+	HS_TRACE(heap_grow, npages, ask);
 	grow_into(v, ask);
 	return 1;
 }
@@ -166,6 +170,8 @@ static uintptr_t alloc_pages_locked(uintptr_t npages, uintptr_t *scav)
 		if (base == 0)
 			hs_throw("mheap: grew the heap, but no adequate free space found");
 	}
+	if (base != 0)
+		HS_TRACE(page_alloc, base, npages, *scav);
 	return base;
 }
 
@@ -258,6 +264,8 @@ static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_cla
 		atomic_store_explicit(&hs_arena_of(a)->spans[(a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA], s,
 				      memory_order_release);
 	}
+	if (HS_TRACE_ON(span_alloc))
+		hs_trace_span(HS_EV_SPAN_ALLOC, base, npages, sc, HS_EV_SPAN_IN_USE);
 }
 
 /* Accounts for pages handed out (scav bytes of them come back from the OS) and
@@ -267,6 +275,7 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 {
 	uintptr_t bytes = npages << HS_PAGE_SHIFT;
 	if (scav != 0) {
+		HS_TRACE(recommit, base, scav);
 		hs_sys_used((void *)base, bytes);
 		atomic_fetch_sub_explicit(&hs_heap.released, scav, memory_order_relaxed);
 		atomic_fetch_sub_explicit(&hs_heap.mem_prepared, scav, memory_order_relaxed);
@@ -276,6 +285,7 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
 	hs_scavenger_note_alloc(now);
 	hs_scavenger_start();
+	hs_trace_start_sampler();
 	hs_scavenger_assist();
 }
 
@@ -296,6 +306,8 @@ hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
 			c->pcache = hs_pagealloc_alloc_to_cache(&hs_heap.pages);
 			if (c->pcache.cache == 0 && grow(npages))
 				c->pcache = hs_pagealloc_alloc_to_cache(&hs_heap.pages);
+			if (c->pcache.cache != 0)
+				HS_TRACE(page_cache_alloc, c->pcache.base, c->pcache.cache, c->pcache.scav);
 			hs_unlock(&hs_heap.lock);
 		}
 		base = hs_page_cache_alloc(&c->pcache, npages, &scav);
@@ -338,6 +350,7 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
 	}
 	base = hs_align_up(base, align);
 	scav = hs_pagealloc_alloc_range(&hs_heap.pages, base, npages);
+	HS_TRACE(page_alloc_range, base, npages, scav);
 	hs_mspan *s = alloc_mspan_locked();
 	hs_unlock(&hs_heap.lock);
 
@@ -357,6 +370,8 @@ void hs_mheap_free_span(hs_mspan *s)
 	hs_heap_arena *ha = hs_arena_of(base);
 	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
 
+	if (HS_TRACE_ON(span_free))
+		hs_trace_span(HS_EV_SPAN_FREE, base, npages, s->spanclass, HS_EV_SPAN_DEAD);
 	atomic_store_explicit(&s->state, HS_MSPAN_DEAD, memory_order_release);
 	for (uintptr_t p = 0; p < npages; p++) {
 		uintptr_t a = base + (p << HS_PAGE_SHIFT);
@@ -372,6 +387,7 @@ void hs_mheap_free_span(hs_mspan *s)
 
 	hs_span_release_bits(s);
 	hs_lock(&hs_heap.lock);
+	HS_TRACE(page_free, base, npages);
 	hs_pagealloc_free(&hs_heap.pages, base, npages, 0);
 	s->next = hs_heap.free_mspans;
 	hs_heap.free_mspans = s;

@@ -139,7 +139,7 @@ static uint64_t below_freeindex(unsigned fi, unsigned w)
 void hs_span_sweep(hs_mspan *s)
 {
 	unsigned words = hs_span_bitmap_words(s), fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
-	unsigned live = 0;
+	unsigned live = 0, freed = 0;
 	uint64_t any_freed = 0;
 	for (unsigned w = 0; w < words; w++) {
 		uint64_t f = atomic_load_explicit(&s->free_bits[w], memory_order_relaxed);
@@ -164,6 +164,7 @@ void hs_span_sweep(hs_mspan *s)
 		a &= ~f;
 		atomic_store_explicit(&s->alloc_bits[w], a, memory_order_relaxed);
 		live += hs_popcount64(a);
+		freed += hs_popcount64(f);
 		any_freed |= f;
 	}
 	s->alloc_count = (uint16_t)live;
@@ -172,4 +173,5 @@ void hs_span_sweep(hs_mspan *s)
 		s->needzero = 1;
 	hs_span_refill_alloc_cache(s, 0);
 	atomic_store_explicit(&s->freeindex, 0, memory_order_release);
+	HS_TRACE(sweep, s->start_addr, s->spanclass, freed, live);
 }

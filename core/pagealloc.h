@@ -187,6 +187,9 @@ void hs_pagealloc_free(hs_pagealloc *p, uintptr_t base, uintptr_t npages, int sc
  * held on entry and on return). Mirrors scavengeOne.
  */
 uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned search_idx, uintptr_t max);
+/* Gives back a run the scavenger took (within one chunk), released: freed and
+ * marked scavenged. The model replays a scav_range event with it. */
+void hs_pagealloc_free_released(hs_pagealloc *p, uintptr_t addr, uintptr_t npages);
 
 /* Releases at least nbytes if there is that much to release, highest addresses
  * first; returns the bytes released. account (may be NULL) is told each run's
@@ -226,5 +229,13 @@ void hs_page_cache_flush(hs_page_cache *c, hs_pagealloc *p);
  * or -1 with a one-line description of the first violation in msg.
  */
 int hs_pagealloc_check(const hs_pagealloc *p, char *msg, size_t msglen);
+
+/*
+ * A hash of every summary level over the in-use ranges, in address order, and
+ * the number of chunks grown into. The real heap's tracer and the model compute
+ * it with this one function, so equal digests mean equal summaries. Caller
+ * holds the allocator's lock.
+ */
+uint64_t hs_pagealloc_digest(const hs_pagealloc *p, uint64_t *nchunks);
 
 #endif /* HS_PAGEALLOC_H */

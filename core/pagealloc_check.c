@@ -11,6 +11,7 @@
  * Requires the allocator's lock, or exclusive ownership.
  */
 #include "check.h"
+#include "splitmix.h"
 #include "pagealloc.h"
 
 
@@ -98,4 +99,28 @@ int hs_pagealloc_check(const hs_pagealloc *p, char *msg, size_t msglen)
 		}
 	}
 	return 0;
+}
+
+/* Folds one value into a running hash: order matters, as it should here. */
+static uint64_t fold(uint64_t h, uint64_t v)
+{
+	uint64_t st = h ^ v;
+	return hs_splitmix64(&st) ^ (h << 1);
+}
+
+uint64_t hs_pagealloc_digest(const hs_pagealloc *p, uint64_t *nchunks)
+{
+	uint64_t h = 0, chunks = 0;
+	for (size_t k = 0; k < p->in_use.len; k++) {
+		hs_addr_range r = p->in_use.ranges[k];
+		chunks += (r.limit - r.base) >> HS_LOG_PALLOC_CHUNK_BYTES;
+		for (unsigned l = 0; l < HS_SUMMARY_LEVELS; l++) {
+			uintptr_t lo = r.base >> hs_level_shift(l), hi = ((r.limit - 1) >> hs_level_shift(l)) + 1;
+			h = fold(h, ((uint64_t)l << 56) ^ lo);
+			for (uintptr_t i = lo; i < hi; i++)
+				h = fold(h, p->summary[l][i]);
+		}
+	}
+	*nchunks = chunks;
+	return h;
 }

@@ -16,6 +16,7 @@
 #include "pagealloc.h"
 
 #include "panic.h"
+#include "trace.h"
 
 uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned search_idx, uintptr_t max)
 {
@@ -37,20 +38,28 @@ uintptr_t hs_pagealloc_scavenge_one(hs_pagealloc *p, hs_chunk_idx ci, unsigned s
 			if (hs_pagealloc_alloc_range(p, addr, n) != 0)
 				hs_throw("double scavenge");
 			if (!p->metadata_only) {
+				HS_TRACE(scav_take, addr, n);
 				/* The run is allocated but in no span: the checker counts it here. */
 				p->scav_in_flight += n;
 				hs_unlock(p->lock);
 				hs_sys_unused((void *)addr, (uintptr_t)n << HS_PAGE_SHIFT, p->release_lazy);
 				hs_lock(p->lock);
 				p->scav_in_flight -= n;
+				HS_TRACE(scav_range, addr, n);
 			}
-			hs_pagealloc_free(p, addr, n, 1);
-			hs_page_bits_set_range(&hs_pagealloc_chunk_of(p, ci)->scavenged, start, n);
+			hs_pagealloc_free_released(p, addr, n);
 			return (uintptr_t)n << HS_PAGE_SHIFT;
 		}
 	}
 	hs_scav_index_clear(&p->scav, ci);
 	return 0;
+}
+
+void hs_pagealloc_free_released(hs_pagealloc *p, uintptr_t addr, uintptr_t npages)
+{
+	hs_pagealloc_free(p, addr, npages, 1);
+	hs_page_bits_set_range(&hs_pagealloc_chunk_of(p, hs_chunk_index(addr))->scavenged,
+			       hs_chunk_page_index(addr), (unsigned)npages);
 }
 
 uintptr_t hs_pagealloc_scavenge(hs_pagealloc *p, uintptr_t nbytes, void (*account)(uintptr_t bytes))

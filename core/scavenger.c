@@ -151,6 +151,8 @@ static void end_cycle(void)
 	if (!v->in_cycle)
 		return;
 	v->in_cycle = 0;
+	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
+		 atomic_load(&v->released_cycle));
 	atomic_store_explicit(&v->released_last_cycle, atomic_load(&v->released_cycle), memory_order_relaxed);
 	atomic_store_explicit(&v->released_cycle, 0, memory_order_relaxed);
 }
@@ -186,6 +188,8 @@ static void *scavenger_main(void *arg)
 		if (!v->in_cycle) {
 			v->in_cycle = 1;
 			atomic_fetch_add_explicit(&v->cycles, 1, memory_order_relaxed);
+			HS_TRACE(scav_start, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready),
+				 atomic_load(&hs_heap.released), HS_EV_SCAV_BACKGROUND);
 		}
 		uint64_t t0 = now_ns(CLOCK_THREAD_CPUTIME_ID);
 		uint64_t released = hs_mheap_scavenge(want < STEP_BYTES ? want : STEP_BYTES);
@@ -239,8 +243,12 @@ void hs_scavenger_assist(void)
 	uint64_t usage = limit_usage();
 	if (usage <= limit)
 		return;
-	uint64_t released = hs_mheap_scavenge(usage - limit);
 	struct hs_scavenger *v = &hs_heap.scav;
+	HS_TRACE(scav_start, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
+		 HS_EV_SCAV_ASSIST);
+	uint64_t released = hs_mheap_scavenge(usage - limit);
+	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
+		 released);
 	atomic_fetch_add_explicit(&v->assists, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&v->assist_bytes, released, memory_order_relaxed);
 	atomic_fetch_add_explicit(&v->released, released, memory_order_relaxed);

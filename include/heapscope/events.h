@@ -56,7 +56,7 @@ extern "C" {
 	/* a span swept: objects freed by the sweep, allocCount after it */                                        \
 	X(SWEEP, sweep, 14, HEAP, 4, base, spanclass, freed, alloc_count, -, -)                                    \
 	/* a span put into an mcentral set (0 partial swept, 1 partial unswept, 2 full swept, 3 full unswept) */   \
-	X(MCENTRAL_MOVE, mcentral_move, 15, HEAP, 4, base, spanclass, to_set, alloc_count, -, -)                   \
+	X(MCENTRAL_MOVE, mcentral_move, 15, HEAP, 4, base, spanclass, to_set, alloc_count, -, -)                \
 	/* an mcache takes a span for a class (refill), or gives one back (flush) */                               \
 	X(MCACHE_REFILL, mcache_refill, 16, HEAP, 3, base, spanclass, alloc_count, -, -, -)                        \
 	X(MCACHE_FLUSH, mcache_flush, 17, HEAP, 3, base, spanclass, alloc_count, -, -, -)                          \
@@ -69,8 +69,8 @@ extern "C" {
 	X(SCAV_RANGE, scav_range, 21, HEAP, 2, base, npages, -, -, -, -)                                           \
 	/* scavenged pages handed out again and re-committed (sysUsed) */                                          \
 	X(RECOMMIT, recommit, 22, HEAP, 2, base, bytes, -, -, -, -)                                                \
-	/* statistics every 100 ms: bytes in spans, free, released, mapped, resident, live objects */              \
-	X(STATS, stats, 23, HEAP, 6, in_use, free, released, sys, rss, live)                                       \
+	/* statistics every 100 ms: bytes in spans, free, released, mapped, resident, heap metadata */            \
+	X(STATS, stats, 23, HEAP, 6, in_use, free, released, sys, rss, metadata)                                   \
 	/* a hash of the summary levels over the in-use range and of the span table */                             \
 	X(DIGEST, digest, 24, HEAP, 4, summaries, spans, nspans, nchunks, -, -)                                    \
 	/* every object allocated (size asked; spanclass 0 for large objects) and freed */                         \

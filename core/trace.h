@@ -1,0 +1,83 @@
+/*
+ * core/trace.h — the tracer: one tracepoint per state change of the heap.
+ *
+ * A site is written HS_TRACE(span_alloc, base, npages, sc, state): the event's
+ * name from include/heapscope/events.h and exactly its arguments (the count is
+ * checked at compile time). The guard is two loads and a branch: the in-process
+ * trace level, and the USDT semaphore the kernel raises while a uprobe is
+ * attached. Only when one of them is set does the call happen; the emitter then
+ * fires the USDT probe (so eBPF sees the arguments) and, when the level asks for
+ * the event, writes a record into the shared-memory ring (core/ring.h).
+ *
+ * Ordering: a record's sequence number is its ring ticket, taken inside the
+ * emitter. Sites that change the page allocator emit while holding heap.lock,
+ * so the stream orders them as the lock did. Span events (made without
+ * heap.lock from a page cache) go through hs_trace_span, which updates the
+ * running span-table hash and takes the ticket under the tracer's order lock;
+ * the digest reads the hash under the same lock, so a digest covers exactly the
+ * span events before it.
+ *
+ * The tracer is the one piece of global state besides the heap: the level, the
+ * mapped ring, the cached pid, the span-table hash and the sampler thread. It is
+ * set up once, from the environment, when the heap initializes
+ * (hs_trace_init_from_env), before any event can be emitted.
+ */
+#ifndef HS_TRACE_H
+#define HS_TRACE_H
+
+#include <stdint.h>
+
+#include "heapscope/events.h"
+
+extern int hs_trace_level; /* hs_event_level; written only before the heap's first use and in fork */
+
+#define HS_TRACE_SEM_(NAME, name, ...) extern volatile unsigned short heapscope_##name##_semaphore;
+HS_EVENT_TABLE(HS_TRACE_SEM_)
+#undef HS_TRACE_SEM_
+
+#define HS_TRACE_DECL_(NAME, name, ...)                                                           \
+	void hs_trace_emit_##name(uint64_t, uint64_t, uint64_t, uint64_t, uint64_t, uint64_t);
+HS_EVENT_TABLE(HS_TRACE_DECL_)
+#undef HS_TRACE_DECL_
+
+#define HS_TRACE_META_(NAME, name, kind, level, nargs, ...)                                       \
+	HS_TRACE_LEVEL_##name = HS_EVL_##level, HS_TRACE_NARGS_##name = nargs,
+enum { HS_EVENT_TABLE(HS_TRACE_META_) };
+#undef HS_TRACE_META_
+
+#define HS_TRACE_NARGS_OF_(...) HS_TRACE_NTH_(__VA_ARGS__, 6, 5, 4, 3, 2, 1, 0)
+#define HS_TRACE_NTH_(a, b, c, d, e, f, n, ...) n
+#define HS_TRACE_PAD_(...) HS_TRACE_TAKE6_(__VA_ARGS__, 0, 0, 0, 0, 0, 0)
+#define HS_TRACE_TAKE6_(a, b, c, d, e, f, ...)                                                     \
+	(uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), (uint64_t)(f)
+
+#define HS_TRACE_ON(name)                                                                          \
+	__builtin_expect((hs_trace_level >= HS_TRACE_LEVEL_##name) | (heapscope_##name##_semaphore != 0), 0)
+
+#define HS_TRACE(name, ...)                                                                        \
+	do {                                                                                       \
+		_Static_assert(HS_TRACE_NARGS_OF_(__VA_ARGS__) == HS_TRACE_NARGS_##name,           \
+			       "HS_TRACE(" #name "): wrong number of arguments");                  \
+		if (HS_TRACE_ON(name))                                                             \
+			hs_trace_emit_##name(HS_TRACE_PAD_(__VA_ARGS__));                          \
+	} while (0)
+
+/* Span events: kind HS_EV_SPAN_ALLOC or HS_EV_SPAN_FREE (see the essay). */
+void hs_trace_span(unsigned kind, uintptr_t base, uintptr_t npages, unsigned spanclass, unsigned state);
+
+/* The span-table hash term of one span; the model sums the same terms. */
+uint64_t hs_trace_span_term(uintptr_t base, uintptr_t npages, unsigned spanclass);
+
+/* Maps the ring named by HEAPSCOPE_TRACE_FD, if any, and sets the level. Called
+ * once by mallocinit; a bad descriptor is reported and tracing stays off. */
+void hs_trace_init_from_env(void);
+/* Starts the sampler thread (statistics and digests every 100 ms) if tracing is
+ * on and it is not running. Called where the scavenger is started: never under
+ * a heap lock, never before the heap can allocate. */
+void hs_trace_start_sampler(void);
+/* Emits a statistics sample and a digest now (takes heap.lock). */
+void hs_trace_sample(void);
+/* Final sample, digest and proc_end; the process's tracing stops. */
+void hs_trace_finish(int status);
+
+#endif /* HS_TRACE_H */
