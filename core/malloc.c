@@ -471,7 +471,7 @@ uint64_t hs_heap_scavenge_all(void)
 		 HS_EV_SCAV_ALL);
 	uint64_t released = hs_mheap_scavenge(UINTPTR_MAX);
 	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
-		 released);
+		 released, atomic_load(&v->cpu_ns));
 	return released;
 }
 

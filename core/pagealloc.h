@@ -237,5 +237,8 @@ int hs_pagealloc_check(const hs_pagealloc *p, char *msg, size_t msglen);
  * holds the allocator's lock.
  */
 uint64_t hs_pagealloc_digest(const hs_pagealloc *p, uint64_t *nchunks);
+/* The checker restricted to the chunks covering [base, limit) and the summary
+ * entries above them: what a change there can have broken. */
+int hs_pagealloc_check_range(const hs_pagealloc *p, uintptr_t base, uintptr_t limit, char *msg, size_t msglen);
 
 #endif /* HS_PAGEALLOC_H */

@@ -80,11 +80,26 @@ static int check_level(const hs_pagealloc *p, unsigned l, hs_addr_range r, char 
 
 int hs_pagealloc_check(const hs_pagealloc *p, char *msg, size_t msglen)
 {
+	return hs_pagealloc_check_range(p, 0, ~(uintptr_t)0, msg, msglen);
+}
+
+int hs_pagealloc_check_range(const hs_pagealloc *p, uintptr_t base, uintptr_t limit, char *msg, size_t msglen)
+{
 	if (p->search_off != HS_MAX_SEARCH_ADDR && !hs_addr_ranges_contains(&p->in_use, p->search_off))
 		FAIL("searchAddr %#lx is outside the in-use ranges", (unsigned long)hs_off_to_addr(p->search_off));
 
+	/* Offsets of the whole chunks covering [base, limit). */
+	hs_off_addr lo = base == 0 ? 0 : hs_off(base) & ~(uintptr_t)(HS_PALLOC_CHUNK_BYTES - 1);
+	hs_off_addr hi = limit == ~(uintptr_t)0 ? ~(uintptr_t)0
+						  : hs_align_up(hs_off(limit), HS_PALLOC_CHUNK_BYTES);
 	for (size_t k = 0; k < p->in_use.len; k++) {
 		hs_addr_range r = p->in_use.ranges[k];
+		if (r.base < lo)
+			r.base = lo;
+		if (r.limit > hi)
+			r.limit = hi;
+		if (r.base >= r.limit)
+			continue;
 		hs_chunk_idx sc = r.base >> HS_LOG_PALLOC_CHUNK_BYTES, ec = r.limit >> HS_LOG_PALLOC_CHUNK_BYTES;
 		if (sc < p->start || ec > p->end)
 			FAIL("in-use range [%#lx, %#lx) lies outside chunks [start, end)",

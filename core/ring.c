@@ -59,8 +59,13 @@ int hs_ring_create(uint64_t capacity, hs_event_level level, int lossy, hs_ring_h
 hs_ring_hdr *hs_ring_map(int fd)
 {
 	hs_ring_hdr h;
+	struct stat st;
+	/* A ring shorter than its header says would fault on the first write to a
+	 * slot beyond the end: check the size the header implies, without overflow. */
 	if (pread(fd, &h, sizeof h, 0) != (ssize_t)sizeof h || h.magic != HS_RING_MAGIC ||
-	    h.slot_size != sizeof(hs_event) || h.capacity == 0 || (h.capacity & (h.capacity - 1)) != 0) {
+	    h.slot_size != sizeof(hs_event) || h.capacity == 0 || (h.capacity & (h.capacity - 1)) != 0 ||
+	    h.capacity > (SIZE_MAX - sizeof(hs_ring_hdr)) / sizeof(hs_event) || fstat(fd, &st) != 0 ||
+	    (uint64_t)st.st_size < hs_ring_bytes(h.capacity)) {
 		errno = EINVAL;
 		return NULL;
 	}

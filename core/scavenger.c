@@ -152,7 +152,7 @@ static void end_cycle(void)
 		return;
 	v->in_cycle = 0;
 	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
-		 atomic_load(&v->released_cycle));
+		 atomic_load(&v->released_cycle), atomic_load(&v->cpu_ns));
 	atomic_store_explicit(&v->released_last_cycle, atomic_load(&v->released_cycle), memory_order_relaxed);
 	atomic_store_explicit(&v->released_cycle, 0, memory_order_relaxed);
 }
@@ -248,7 +248,7 @@ void hs_scavenger_assist(void)
 		 HS_EV_SCAV_ASSIST);
 	uint64_t released = hs_mheap_scavenge(usage - limit);
 	HS_TRACE(scav_end, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready), atomic_load(&hs_heap.released),
-		 released);
+		 released, atomic_load(&v->cpu_ns));
 	atomic_fetch_add_explicit(&v->assists, 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&v->assist_bytes, released, memory_order_relaxed);
 	atomic_fetch_add_explicit(&v->released, released, memory_order_relaxed);

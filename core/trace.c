@@ -33,7 +33,9 @@
 #include "splitmix.h"
 #include "trace.h"
 
-int hs_trace_level;
+/* Set at init, and to off when the process's tracing ends (hs_trace_finish):
+ * read relaxed at every site, so a thread may emit one more record after. */
+_Atomic int hs_trace_level;
 
 #define SEMAPHORE_(NAME, name, ...)                                                                \
 	volatile unsigned short heapscope_##name##_semaphore __attribute__((section(".probes"), used));
@@ -45,10 +47,14 @@ static struct {
 	_Atomic uint32_t generation; /* bumped in a forked child: thread ids are stale */
 	atomic_flag order;	     /* the order lock: span events and the digest */
 	uint64_t span_hash, nspans;  /* order lock */
-	_Atomic int sampler_started, finished;
-} tracer = { .order = ATOMIC_FLAG_INIT };
+	_Atomic int sampler_started;
+	pthread_mutex_t sample_mu; /* a sample and the end of tracing exclude each other */
+	int finished;		   /* sample_mu */
+} tracer = { .order = ATOMIC_FLAG_INIT, .sample_mu = PTHREAD_MUTEX_INITIALIZER };
 
 static __thread uint64_t tls_tid __attribute__((tls_model("initial-exec")));
+/* The seq of this thread's last record; a fork child reads its parent's proc_fork here. */
+static __thread uint64_t tls_last_seq __attribute__((tls_model("initial-exec")));
 
 static uint32_t thread_id(void)
 {
@@ -96,6 +102,7 @@ static void emit(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 	e->arg[4] = a4;
 	e->arg[5] = a5;
 	hs_ring_publish(e, seq);
+	tls_last_seq = seq;
 }
 
 #define EMITTER_(NAME, name, kind, level, nargs, ...)                                              \
@@ -103,7 +110,7 @@ static void emit(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 				  uint64_t a5)                                                     \
 	{                                                                                          \
 		STAP_PROBE6(heapscope, name, a0, a1, a2, a3, a4, a5);                              \
-		if (hs_trace_level >= HS_EVL_##level)                                              \
+		if (atomic_load_explicit(&hs_trace_level, memory_order_relaxed) >= HS_EVL_##level)   \
 			emit(HS_EV_##NAME, a0, a1, a2, a3, a4, a5);                                \
 	}
 HS_EVENT_TABLE(EMITTER_)
@@ -148,10 +155,9 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
-void hs_trace_sample(void)
+/* A statistics sample and a digest; sample_mu held. */
+static void sample_locked(void)
 {
-	if (hs_trace_level == HS_EVL_OFF)
-		return;
 	hs_heap_stats_t st;
 	hs_heap_stats(&st);
 	HS_TRACE(stats, st.in_use, st.free, st.released, st.sys, rss_bytes(), st.metadata);
@@ -165,22 +171,37 @@ void hs_trace_sample(void)
 	hs_unlock(&hs_heap.lock);
 }
 
+/* Returns 0 once tracing has ended. */
+static int sample(void)
+{
+	pthread_mutex_lock(&tracer.sample_mu);
+	int on = !tracer.finished && atomic_load(&hs_trace_level) != HS_EVL_OFF;
+	if (on)
+		sample_locked();
+	pthread_mutex_unlock(&tracer.sample_mu);
+	return on;
+}
+
+void hs_trace_sample(void)
+{
+	sample();
+}
+
 static void *sampler(void *arg)
 {
 	(void)arg;
-	while (!atomic_load(&tracer.finished)) {
+	do {
 		struct timespec d = { 0, 100 * 1000 * 1000 };
 		nanosleep(&d, NULL);
-		if (!atomic_load(&tracer.finished))
-			hs_trace_sample();
-	}
+	} while (sample());
 	return NULL;
 }
 
 void hs_trace_start_sampler(void)
 {
-	if (__builtin_expect(hs_trace_level == HS_EVL_OFF || atomic_load_explicit(&tracer.sampler_started,
-										    memory_order_acquire), 1))
+	if (__builtin_expect(atomic_load_explicit(&hs_trace_level, memory_order_relaxed) == HS_EVL_OFF ||
+				     atomic_load_explicit(&tracer.sampler_started, memory_order_acquire),
+			     1))
 		return;
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&tracer.sampler_started, &expected, 1))
@@ -196,31 +217,52 @@ void hs_trace_start_sampler(void)
 
 void hs_trace_finish(int status)
 {
-	if (hs_trace_level == HS_EVL_OFF || atomic_exchange(&tracer.finished, 1))
-		return;
-	hs_trace_sample();
-	HS_TRACE(proc_end, (uint64_t)(unsigned)status);
-	hs_trace_level = HS_EVL_OFF;
+	pthread_mutex_lock(&tracer.sample_mu);
+	if (!tracer.finished && atomic_load(&hs_trace_level) != HS_EVL_OFF) {
+		tracer.finished = 1;
+		sample_locked();
+		HS_TRACE(proc_end, (uint64_t)(unsigned)status);
+		atomic_store(&hs_trace_level, HS_EVL_OFF);
+	}
+	pthread_mutex_unlock(&tracer.sample_mu);
 }
 
+/*
+ * Fork: heap.lock and the order lock are held across it, so that no page or
+ * span event of the parent falls between its proc_fork and the fork itself:
+ * the child's heap is the parent's as of proc_fork, and its proc_start names
+ * that event. (The child also gets a heap.lock nobody holds.)
+ */
 static void fork_prepare(void)
 {
+	hs_lock(&hs_heap.lock);
 	order_lock();
+	tls_last_seq = 0;
+	HS_TRACE(proc_fork, tracer.pid);
 }
 
 static void fork_parent(void)
 {
 	order_unlock();
+	hs_unlock(&hs_heap.lock);
 }
 
 static void fork_child(void)
 {
 	uint32_t ppid = tracer.pid;
+	uint64_t fork_seq = tls_last_seq;
 	tracer.pid = (uint32_t)getpid();
 	atomic_fetch_add(&tracer.generation, 1);
 	atomic_store(&tracer.sampler_started, 0);
+	pthread_mutex_init(&tracer.sample_mu, NULL);
 	order_unlock();
-	HS_TRACE(proc_start, tracer.pid, ppid, (uint64_t)hs_trace_level);
+	hs_unlock(&hs_heap.lock);
+	HS_TRACE(proc_start, tracer.pid, ppid, (uint64_t)atomic_load(&hs_trace_level), fork_seq);
+}
+
+static void finish_at_exit(void)
+{
+	hs_trace_finish(0);
 }
 
 void hs_trace_init_from_env(void)
@@ -232,14 +274,13 @@ void hs_trace_init_from_env(void)
 	long fd = strtol(v, &end, 10);
 	hs_ring_hdr *r = NULL;
 	if (*end != '\0' || fd < 0 || fd > 1 << 20 || (r = hs_ring_map((int)fd)) == NULL) {
-		hs_print("heapscope: HEAPSCOPE_TRACE_FD=");
-		hs_print(v);
-		hs_print(" is not a heapscope trace ring; tracing is off\n");
+		hs_print("heapscope: HEAPSCOPE_TRACE_FD=%s is not a heapscope trace ring; tracing is off\n", v);
 		return;
 	}
 	tracer.ring = r;
 	tracer.pid = (uint32_t)getpid();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	hs_trace_level = (int)r->level;
-	HS_TRACE(proc_start, tracer.pid, (uint64_t)getppid(), (uint64_t)hs_trace_level);
+	atexit(finish_at_exit);
+	atomic_store(&hs_trace_level, (int)r->level);
+	HS_TRACE(proc_start, tracer.pid, (uint64_t)getppid(), r->level, 0);
 }

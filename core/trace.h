@@ -25,13 +25,17 @@
 #ifndef HS_TRACE_H
 #define HS_TRACE_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "heapscope/events.h"
 
-extern int hs_trace_level; /* hs_event_level; written only before the heap's first use and in fork */
+/* Hidden: every site reads these two, and in the shared library a hidden symbol
+ * is one PC-relative load instead of a load through the GOT. */
+extern _Atomic int hs_trace_level __attribute__((visibility("hidden"))); /* hs_event_level; see trace.c */
 
-#define HS_TRACE_SEM_(NAME, name, ...) extern volatile unsigned short heapscope_##name##_semaphore;
+#define HS_TRACE_SEM_(NAME, name, ...)                                                             \
+	extern volatile unsigned short heapscope_##name##_semaphore __attribute__((visibility("hidden")));
 HS_EVENT_TABLE(HS_TRACE_SEM_)
 #undef HS_TRACE_SEM_
 
@@ -52,7 +56,9 @@ enum { HS_EVENT_TABLE(HS_TRACE_META_) };
 	(uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), (uint64_t)(f)
 
 #define HS_TRACE_ON(name)                                                                          \
-	__builtin_expect((hs_trace_level >= HS_TRACE_LEVEL_##name) | (heapscope_##name##_semaphore != 0), 0)
+	__builtin_expect((atomic_load_explicit(&hs_trace_level, memory_order_relaxed) >= HS_TRACE_LEVEL_##name) | \
+				 (heapscope_##name##_semaphore != 0),                                      \
+			 0)
 
 #define HS_TRACE(name, ...)                                                                        \
 	do {                                                                                       \

@@ -29,8 +29,11 @@ extern "C" {
 #endif
 
 #define HS_EVENT_TABLE(X)                                                                                       \
-	/* a process's heap begins tracing: its pid, its parent's, and the level traced */                         \
-	X(PROC_START, proc_start, 1, HEAP, 3, pid, ppid, level, -, -, -)                                          \
+	/* a process's heap begins tracing: pid, parent's pid, level traced, and for a fork child the seq of */   \
+	/* its parent's proc_fork (its heap starts as a copy of the parent's as of that event), else 0 */          \
+	X(PROC_START, proc_start, 1, HEAP, 4, pid, ppid, level, fork_seq, -, -)                                   \
+	/* a process forks (emitted under heap.lock, held across the fork) */                                     \
+	X(PROC_FORK, proc_fork, 25, HEAP, 1, pid, -, -, -, -, -)                                                   \
 	/* the process's tracing ends (exit or explicit stop); final digest precedes it */                         \
 	X(PROC_END, proc_end, 2, HEAP, 1, status, -, -, -, -, -)                                                   \
 	/* address space reserved for heap arenas (sysReserve), and arena memory mapped (sysMap) */                \
@@ -62,7 +65,7 @@ extern "C" {
 	X(MCACHE_FLUSH, mcache_flush, 17, HEAP, 3, base, spanclass, alloc_count, -, -, -)                          \
 	/* a background scavenger cycle (or an assist, or hs_heap_scavenge_all) starts and ends */                 \
 	X(SCAV_START, scav_start, 18, HEAP, 4, goal, retained, released, reason, -, -)                             \
-	X(SCAV_END, scav_end, 19, HEAP, 4, goal, retained, released, cycle_bytes, -, -)                            \
+	X(SCAV_END, scav_end, 19, HEAP, 5, goal, retained, released, cycle_bytes, cpu_ns, -)                       \
 	/* a free run taken by the scavenger (allocated while heap.lock is dropped for madvise) */                 \
 	X(SCAV_TAKE, scav_take, 20, HEAP, 2, base, npages, -, -, -, -)                                             \
 	/* ... and given back released: freed and marked scavenged */                                              \
