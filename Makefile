@@ -20,7 +20,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -Istore -Icli -MMD -MP
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -Istore -Icli -Itui -MMD -MP
 OPT ?= -O2
 CFLAGS ?=
 SAN ?=
@@ -32,7 +32,8 @@ LDLIBS_CORE := -lpthread
 # need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
 NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
-NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs $(STORE_TESTS)
+NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs test_ring test_trace \
+	$(STORE_TESTS)
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
 ARCH_DEF_32bit := -DHS_ARCH_32BIT
@@ -42,12 +43,15 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
 	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c \
-	core/events.c core/ring.c core/trace.c
+	core/events.c core/ring.c core/trace.c core/model.c
 CLI_SRCS := $(wildcard cli/*.c)
 # The store (SQLite) links into the CLI and into the tests named test_store*.
 STORE_SRCS := $(wildcard store/*.c)
 STORE_TESTS := $(notdir $(basename $(wildcard tests/unit/test_store*.c)))
 LDLIBS_STORE := -lsqlite3
+# The TUI (ncurses, wide characters) links into the CLI.
+TUI_SRCS := $(wildcard tui/*.c)
+LDLIBS_TUI := $(shell pkg-config --libs ncursesw 2>/dev/null || echo -lncursesw)
 UNIT_TESTS := test_bits test_pallocsum test_pallocbits test_addrrange test_pagealloc \
 	test_pagecache test_differential test_scavenge
 TEST_SUPPORT := tests/unit/oracle.c tests/unit/scenario.c
@@ -58,7 +62,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 .DELETE_ON_ERROR:
 # Keep the test objects make would otherwise delete as intermediates.
 .SECONDARY:
-.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss install clean
+.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace install clean
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
 
@@ -113,16 +117,28 @@ $(BUILD)/lib/libheapscope.so: $(REL_CORE_OBJS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_CORE)
 
-$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
+$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o) $(TUI_SRCS:.c=.o)) \
+		$(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_STORE) $(LDLIBS_CORE)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_TUI) $(LDLIBS_STORE) $(LDLIBS_CORE)
 
 $(BUILD)/bin/bench_pagealloc: $(BUILD)/rel/bench/bench_pagealloc.o $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE) -lm
 
 $(BUILD)/bin/bench_heap: $(BUILD)/rel/bench/bench_heap.o $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
+
+# The heap benchmarks once more with every tracepoint compiled out: the baseline
+# against which the sites' cost with tracing off is measured.
+$(BUILD)/notrace/%.o: %.c
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC [notrace] $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -DHS_DEBUG=0 -DHS_NO_TRACE -c -o $@ $<
+
+$(BUILD)/bin/bench_heap_notrace: $(addprefix $(BUILD)/notrace/,$(CORE_SRCS:.c=.o) bench/bench_heap.o)
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
@@ -139,6 +155,8 @@ unit: $(TEST_BINS)
 
 cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/run.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/workloads.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/recorder.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit cli-test
@@ -160,6 +178,13 @@ bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap $(BUILD)/bin/be
 	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
 	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
+	$(Q)$(MAKE) --no-print-directory bench-trace
+
+# The tracer: sites compiled in but off, against compiled out; tracing
+# overhead on churn; events/s through the ring.
+bench-trace: deps $(BUILD)/bin/heapscope $(BUILD)/bin/bench_heap $(BUILD)/bin/bench_heap_notrace
+	$(Q)scripts/bench-trace-off.sh $(BUILD)/bin/bench_heap_notrace $(BUILD)/bin/bench_heap
+	$(Q)scripts/bench-trace.sh $(BUILD)/bin/heapscope
 
 bench-rss: deps $(BUILD)/bin/bench_rss
 	$(Q)scripts/deps.sh bench

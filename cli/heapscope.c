@@ -19,6 +19,11 @@ typedef struct command {
 
 static const command commands[] = {
 	{ "demo", hs_cmd_demo, "watch Go's page allocator (metadata-only) under a phased workload" },
+	{ "sessions", hs_cmd_sessions, "list the sessions recorded in a file" },
+	{ "query", hs_cmd_query, "run read-only SQL over a recorded file (text, CSV or JSON)" },
+	{ "run", hs_cmd_run, "run a workload on the traced heap and record its events" },
+	{ "verify", hs_cmd_verify, "replay a recorded session into the model and check it" },
+	{ "workloads", hs_cmd_workloads, "list the built-in workloads" },
 };
 
 static void usage(FILE *f)

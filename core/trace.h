@@ -55,10 +55,17 @@ enum { HS_EVENT_TABLE(HS_TRACE_META_) };
 #define HS_TRACE_TAKE6_(a, b, c, d, e, f, ...)                                                     \
 	(uint64_t)(a), (uint64_t)(b), (uint64_t)(c), (uint64_t)(d), (uint64_t)(e), (uint64_t)(f)
 
+/* HS_NO_TRACE compiles every site out: the baseline `make bench` measures the
+ * cost of the sites against. */
+#ifdef HS_NO_TRACE
+#define HS_TRACE_ON(name) 0
+#else
 #define HS_TRACE_ON(name)                                                                          \
-	__builtin_expect((atomic_load_explicit(&hs_trace_level, memory_order_relaxed) >= HS_TRACE_LEVEL_##name) | \
-				 (heapscope_##name##_semaphore != 0),                                      \
+	__builtin_expect((int)(atomic_load_explicit(&hs_trace_level, memory_order_relaxed) >=               \
+			       HS_TRACE_LEVEL_##name) |                                                    \
+				 (int)(heapscope_##name##_semaphore != 0),                                 \
 			 0)
+#endif
 
 #define HS_TRACE(name, ...)                                                                        \
 	do {                                                                                       \
