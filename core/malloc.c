@@ -166,8 +166,10 @@ void *hs_malloc(size_t size)
 	if (__builtin_expect(c != NULL && size - 1 < HS_MAX_SMALL_SIZE, 1)) {
 		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class(size))];
 		uintptr_t v = next_free_fast(s);
-		if (__builtin_expect(v != 0, 1))
-			return traced((void *)v, size);
+		if (__builtin_expect(v != 0, 1)) {
+			HS_TRACE(malloc, v, size, s->spanclass);
+			return (void *)v;
+		}
 	}
 	return malloc_slow(size);
 }

@@ -252,6 +252,7 @@ void hs_mcache_thread_exit(void *arg)
 {
 	hs_mcache *c = arg;
 	hs_mcache_release_all(c);
+	hs_trace_thread_exit();
 	if (hs_tls_mcache == c)
 		hs_tls_mcache = NULL;
 	hs_lock(&hs_heap.lock);

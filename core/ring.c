@@ -104,25 +104,31 @@ static void wait_for_room(hs_ring_hdr *r, uint64_t t)
 	atomic_fetch_add_explicit(&r->waits, 1, memory_order_relaxed);
 }
 
-hs_event *hs_ring_reserve(hs_ring_hdr *r, uint64_t *seq)
+int hs_ring_reserve_n(hs_ring_hdr *r, uint64_t n, uint64_t *seq)
 {
 	uint64_t t;
 	if (r->lossy) {
 		t = atomic_load_explicit(&r->head, memory_order_relaxed);
 		do {
-			if (t - atomic_load_explicit(&r->tail, memory_order_acquire) >= r->capacity) {
-				atomic_fetch_add_explicit(&r->drops, 1, memory_order_relaxed);
-				return NULL;
+			if (t + n - atomic_load_explicit(&r->tail, memory_order_acquire) > r->capacity) {
+				atomic_fetch_add_explicit(&r->drops, n, memory_order_relaxed);
+				return -1;
 			}
-		} while (!atomic_compare_exchange_weak_explicit(&r->head, &t, t + 1, memory_order_relaxed,
+		} while (!atomic_compare_exchange_weak_explicit(&r->head, &t, t + n, memory_order_relaxed,
 								memory_order_relaxed));
 	} else {
-		t = atomic_fetch_add_explicit(&r->head, 1, memory_order_relaxed);
-		if (__builtin_expect(t - atomic_load_explicit(&r->tail, memory_order_acquire) >= r->capacity, 0))
-			wait_for_room(r, t);
+		t = atomic_fetch_add_explicit(&r->head, n, memory_order_relaxed);
+		uint64_t last = t + n - 1;
+		if (__builtin_expect(last - atomic_load_explicit(&r->tail, memory_order_acquire) >= r->capacity, 0))
+			wait_for_room(r, last);
 	}
 	*seq = t;
-	return &r->slots[t & (r->capacity - 1)];
+	return 0;
+}
+
+hs_event *hs_ring_reserve(hs_ring_hdr *r, uint64_t *seq)
+{
+	return hs_ring_reserve_n(r, 1, seq) == 0 ? hs_ring_slot(r, *seq) : NULL;
 }
 
 size_t hs_ring_read(hs_ring_hdr *r, hs_event *out, size_t max)

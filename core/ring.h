@@ -71,6 +71,13 @@ void hs_ring_unmap(hs_ring_hdr *r);
  * slot to fill, with *seq set; NULL when lossy and full. Publish with
  * hs_ring_publish after filling every field but seq. */
 hs_event *hs_ring_reserve(hs_ring_hdr *r, uint64_t *seq);
+/* Producer: n consecutive tickets from *seq (n <= capacity); -1 when lossy and
+ * there is no room for all n (all n are counted as dropped). */
+int hs_ring_reserve_n(hs_ring_hdr *r, uint64_t n, uint64_t *seq);
+static inline hs_event *hs_ring_slot(hs_ring_hdr *r, uint64_t seq)
+{
+	return &r->slots[seq & (r->capacity - 1)];
+}
 static inline void hs_ring_publish(hs_event *slot, uint64_t seq)
 {
 	__atomic_store_n(&slot->seq, seq, __ATOMIC_RELEASE);

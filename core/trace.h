@@ -92,5 +92,7 @@ void hs_trace_start_sampler(void);
 void hs_trace_sample(void);
 /* Final sample, digest and proc_end; the process's tracing stops. */
 void hs_trace_finish(int status);
+/* The calling thread is exiting: its buffered records go to the ring. */
+void hs_trace_thread_exit(void);
 
 #endif /* HS_TRACE_H */
