@@ -132,6 +132,17 @@ int hs_source_open(hs_store *s, int64_t session, uint64_t from_seq, hs_source **
 int hs_source_next(hs_source *src, hs_event *out);
 void hs_source_close(hs_source *src);
 
+/* --- store/replay.c ---------------------------------------------------------- */
+struct hs_model;
+/* The model after the event with sequence number seq (the last at or before
+ * it): the nearest keyframe plus the events after it. 0, or -1 with a one-line
+ * reason in err. A model that diverges stops where it did (hs_model_error). */
+int hs_store_model_at(hs_store *s, int64_t session, uint64_t seq, struct hs_model **out, char *err,
+		      size_t errlen);
+/* The first event at or after ns nanoseconds into the session (the last event
+ * if the session is shorter): 0 with *seq, 1 for an empty session, -1 on error. */
+int hs_store_seq_at_time(hs_store *s, int64_t session, uint64_t ns, uint64_t *seq);
+
 /* "running", "complete", "crashed", "interrupted". */
 const char *hs_session_status_name(hs_session_status status);
 
