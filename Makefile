@@ -1,6 +1,6 @@
 # heapscope — top-level Makefile.
 #
-#   make run      install what is missing, build, run the demo
+#   make run      install what is missing, build, open the TUI on the demo workload
 #   make test     install what is missing, build, run every test (3 arch configs)
 #   make asan     the unit and CLI tests under AddressSanitizer + UBSan
 #   make bench    benchmarks (docs/PERFORMANCE.md has the figures)
@@ -62,7 +62,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 .DELETE_ON_ERROR:
 # Keep the test objects make would otherwise delete as intermediates.
 .SECONDARY:
-.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace install clean
+.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace bench-tui install clean
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
 
@@ -142,13 +142,19 @@ $(BUILD)/bin/bench_heap_notrace: $(addprefix $(BUILD)/notrace/,$(CORE_SRCS:.c=.o
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
+$(BUILD)/bin/bench_tui: $(BUILD)/rel/bench/bench_tui.o $(addprefix $(BUILD)/rel/,$(TUI_SRCS:.c=.o)) \
+		$(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_TUI) $(LDLIBS_CORE)
+
 $(BUILD)/bin/bench_rss: $(BUILD)/rel/bench/bench_rss.o $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_CORE)
 
 # --- running
+# The TUI, live, on the demo workload (q quits); the session goes to build/demo.db.
 run: deps all
-	$(BUILD)/bin/heapscope demo
+	$(BUILD)/bin/heapscope run --workload demo -o $(BUILD)/demo.db
 
 unit: $(TEST_BINS)
 	$(Q)scripts/run-unit-tests.sh $(TEST_BINS)
@@ -157,6 +163,7 @@ cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/run.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/workloads.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/recorder.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/tui/run.sh
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory unit cli-test
@@ -178,10 +185,14 @@ bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap $(BUILD)/bin/be
 	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
 	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
-	$(Q)$(MAKE) --no-print-directory bench-trace
+	$(Q)$(MAKE) --no-print-directory bench-trace bench-tui
 
 # The tracer: sites compiled in but off, against compiled out; tracing
 # overhead on churn; events/s through the ring.
+# The TUI: frame times on a pseudo-terminal for a heap of 1000 chunks.
+bench-tui: $(BUILD)/bin/bench_tui
+	$(Q)$(BUILD)/bin/bench_tui
+
 bench-trace: deps $(BUILD)/bin/heapscope $(BUILD)/bin/bench_heap $(BUILD)/bin/bench_heap_notrace
 	$(Q)scripts/bench-trace-off.sh $(BUILD)/bin/bench_heap_notrace $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-trace.sh $(BUILD)/bin/heapscope

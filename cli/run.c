@@ -14,6 +14,12 @@
  * After the child is gone, records it reserved but never published (it died
  * mid-write) are skipped and counted as lost.
  *
+ * Live view: unless --headless, the TUI (tui/) draws the model every 50 ms of
+ * wall time, between batches, whatever the event rate; q in the TUI stops the
+ * workload like SIGINT. After the workload exits the last picture stays until
+ * q. The workload's own output goes to /dev/null then, so as not to scribble
+ * over the screen; messages go to the TUI's status line.
+ *
  * The workload's exit status passes through as the recorder's; a model
  * divergence makes the recorder exit 1 after reporting it.
  */
@@ -27,14 +33,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+
 #include "cli.h"
 #include "model.h"
 #include "ring.h"
 #include "store.h"
+#include "tui.h"
 #include "workloads.h"
 
 #define BATCH 4096
 #define KEYFRAME_EVERY 100000
+#define FRAME_NS (50 * 1000 * 1000)
 
 typedef struct run_opts {
 	const char *workload, *out;
@@ -66,7 +76,8 @@ static void usage(FILE *f)
 		"                      are appended to an existing file\n"
 		"  --no-store          record nothing (measures the ring and the model alone)\n"
 		"  --no-model          do not replay events into the model while recording\n"
-		"  --headless          no TUI (the TUI is not built yet: always headless)\n"
+		"  --headless          no TUI: record and print the summary only (without a\n"
+		"                      terminal, run needs this)\n"
 		"  --events LEVEL      heap (default): every change of heap metadata;\n"
 		"                      objects: also every malloc and free\n"
 		"  --seed N            the workload's seed (default 1)\n"
@@ -152,7 +163,7 @@ static int64_t wall_ns(void)
 }
 
 /* Starts the workload: this binary, `workloads --run`, tracing into ring fd. */
-static pid_t spawn(const run_opts *o, int fd)
+static pid_t spawn(const run_opts *o, int fd, int quiet)
 {
 	char fdbuf[16], seedbuf[24];
 	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
@@ -161,6 +172,15 @@ static pid_t spawn(const run_opts *o, int fd)
 	if (pid != 0)
 		return pid;
 	setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1);
+	if (quiet) {
+		int null = open("/dev/null", O_RDWR);
+		if (null >= 0) {
+			dup2(null, STDIN_FILENO);
+			dup2(null, STDOUT_FILENO);
+			dup2(null, STDERR_FILENO);
+			close(null);
+		}
+	}
 	char *args[10];
 	int n = 0;
 	args[n++] = "heapscope";
@@ -184,11 +204,24 @@ typedef struct recorder {
 	hs_ring_hdr *ring;
 	hs_model *model;
 	hs_store *store;
+	hs_tui *tui;
+	uint64_t next_frame_ns, rate_ns, rate_events;
+	double rate;
+	char title[256];
 	hs_session_info info;
 	uint64_t nevents, holes, since_keyframe;
 	int model_reported;
 	int store_failed;
 } recorder;
+
+/* A message for the user: the TUI's status line while it is open, else stderr. */
+static void say(recorder *r, const char *msg)
+{
+	if (r->tui != NULL)
+		hs_tui_notice(r->tui, 1, msg);
+	else
+		fprintf(stderr, "heapscope: run: %s\n", msg);
+}
 
 static void keyframe(recorder *r)
 {
@@ -205,17 +238,21 @@ static void keyframe(recorder *r)
 static void consume(recorder *r, const hs_event *ev, size_t n)
 {
 	r->nevents += n;
+	char msg[512];
 	if (r->store != NULL && !r->store_failed && hs_store_append(r->store, r->info.id, ev, n) != 0) {
-		fprintf(stderr, "heapscope: run: %s: %s; recording stops, the workload goes on\n", r->o->out,
-			hs_store_error(r->store));
+		snprintf(msg, sizeof msg, "%s: %s; recording stops, the workload goes on", r->o->out,
+			 hs_store_error(r->store));
+		say(r, msg);
 		r->store_failed = 1;
 	}
 	if (r->model == NULL)
 		return;
 	for (size_t i = 0; i < n; i++) {
 		if (hs_model_apply(r->model, &ev[i]) != 0) {
-			if (!r->model_reported)
-				fprintf(stderr, "heapscope: run: model diverged at %s\n", hs_model_error(r->model));
+			if (!r->model_reported) {
+				snprintf(msg, sizeof msg, "model diverged at %s", hs_model_error(r->model));
+				say(r, msg);
+			}
 			r->model_reported = 1;
 			return;
 		}
@@ -225,12 +262,32 @@ static void consume(recorder *r, const hs_event *ev, size_t n)
 		keyframe(r);
 }
 
+/* Draws a live frame when one is due; a quit in the TUI stops the workload. */
+static void frame(recorder *r, int finished)
+{
+	uint64_t now = mono_ns();
+	if (r->tui == NULL || now < r->next_frame_ns)
+		return;
+	r->next_frame_ns = now + FRAME_NS;
+	if (now - r->rate_ns >= 500 * 1000 * 1000) {
+		r->rate = (double)(r->nevents - r->rate_events) * 1e9 / (double)(now - r->rate_ns);
+		r->rate_ns = now;
+		r->rate_events = r->nevents;
+	}
+	hs_tui_live live = { .events = r->nevents, .lost = atomic_load(&r->ring->drops) + r->holes,
+			     .events_per_s = r->rate, .wait_ns = atomic_load(&r->ring->wait_ns),
+			     .finished = finished, .title = r->title };
+	if (hs_tui_live_frame(r->tui, r->model, &live))
+		stop_requested = 1;
+}
+
 /* Drains until the child is gone and the ring is empty; returns its wait status. */
 static int drain(recorder *r, pid_t child)
 {
 	static hs_event buf[BATCH];
 	int status = 0, gone = 0, forwarded = 0;
 	for (;;) {
+		frame(r, 0);
 		/* Caught up: let the producers get well ahead before reading again.
 		 * Reading slots right behind a producer pulls each cache line away
 		 * from it while it still writes the next record into the same line
@@ -321,10 +378,23 @@ int hs_cmd_run(int argc, char **argv)
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
 
+	if (!o.headless) {
+		char err[256];
+		if ((r.tui = hs_tui_open(NULL, NULL, err, sizeof err)) == NULL)
+			hs_cli_usage_error("run: %s (use --headless)", err);
+		snprintf(r.title, sizeof r.title, "%s (seed %" PRIu64 ") -> %s", o.workload, o.seed,
+			 o.no_store ? "(not stored)" : o.out);
+	}
+
 	uint64_t t0 = mono_ns();
-	pid_t child = spawn(&o, fd);
-	if (child < 0)
-		hs_cli_usage_error("run: cannot fork: %s", strerror(errno));
+	r.rate_ns = t0;
+	pid_t child = spawn(&o, fd, r.tui != NULL);
+	if (child < 0) {
+		int e = errno;
+		if (r.tui != NULL)
+			hs_tui_close(r.tui);
+		hs_cli_usage_error("run: cannot fork: %s", strerror(e));
+	}
 	close(fd);
 
 	char config[256];
@@ -335,12 +405,24 @@ int hs_cmd_run(int argc, char **argv)
 				    .level = o.level == HS_EVL_OBJECT ? "objects" : "heap", .config = config,
 				    .start_ns = wall_ns(), .status = HS_SESSION_RUNNING };
 	if (r.store != NULL && hs_store_session_begin(r.store, &r.info) != 0) {
-		fprintf(stderr, "heapscope: run: %s: %s; recording nothing\n", o.out, hs_store_error(r.store));
+		char msg[512];
+		snprintf(msg, sizeof msg, "%s: %s; recording nothing", o.out, hs_store_error(r.store));
+		say(&r, msg);
 		r.store_failed = 1;
 	}
 
 	int status = drain(&r, child);
 	uint64_t elapsed = mono_ns() - t0;
+	if (r.tui != NULL) {
+		/* The last picture stays until q. */
+		while (!stop_requested) {
+			frame(&r, 1);
+			struct timespec d = { 0, 20 * 1000 * 1000 };
+			nanosleep(&d, NULL);
+		}
+		hs_tui_close(r.tui);
+		r.tui = NULL;
+	}
 
 	r.info.status = session_status(status);
 	r.info.end_ns = wall_ns();
