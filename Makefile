@@ -32,7 +32,7 @@ LDLIBS_CORE := -lpthread
 # need real addresses, so they are built for the native configuration only.
 ARCHES := amd64 arm64 32bit
 NATIVE := $(if $(filter aarch64,$(shell uname -m)),arm64,amd64)
-NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs test_ring test_trace \
+NATIVE_TESTS := test_sizeclasses test_heap test_scavenger test_heap_structs test_ring test_trace test_tui \
 	$(STORE_TESTS)
 ARCH_DEF_amd64 := -DHS_ARCH_AMD64
 ARCH_DEF_arm64 := -DHS_ARCH_ARM64
@@ -94,6 +94,11 @@ TEST_BINS += $(addprefix $(BUILD)/$(NATIVE)/tests/,$(NATIVE_TESTS) test_stress)
 
 $(BUILD)/$(NATIVE)/libstore.a: $(addprefix $(BUILD)/$(NATIVE)/,$(STORE_SRCS:.c=.o))
 	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/$(NATIVE)/tests/test_tui: $(BUILD)/$(NATIVE)/tests/unit/test_tui.o \
+		$(addprefix $(BUILD)/$(NATIVE)/,$(TUI_SRCS:.c=.o)) $(BUILD)/$(NATIVE)/libcore.a
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(LDLIBS_TUI) $(LDLIBS_CORE)
 
 $(BUILD)/$(NATIVE)/tests/test_store%: $(BUILD)/$(NATIVE)/tests/unit/test_store%.o \
 		$(addprefix $(BUILD)/$(NATIVE)/,$(TEST_SUPPORT:.c=.o)) $(BUILD)/$(NATIVE)/libstore.a \

@@ -50,7 +50,7 @@
 typedef struct view_opts {
 	const char *file, *at;
 	int64_t session;
-	int paused, self_test;
+	int paused;
 	double speed;
 } view_opts;
 
@@ -105,7 +105,7 @@ static void usage(FILE *f)
 		   "                  running one)\n"
 		   "  --paused        start paused (default: playing at --speed)\n"
 		   "  --speed X       playback speed, a multiple of recorded time (default 1)\n"
-		   "  --self-test     run the TUI's unit tests (layout, shading) and exit\n\n"
+		   "\n"
 		   "Keys: ? in the TUI lists them; docs/tui.md describes every pane.\n");
 }
 
@@ -137,8 +137,6 @@ static void parse(int argc, char **argv, view_opts *o)
 			i++;
 		} else if (strcmp(a, "--paused") == 0) {
 			o->paused = 1;
-		} else if (strcmp(a, "--self-test") == 0) {
-			o->self_test = 1;
 		} else if (a[0] == '-') {
 			hs_cli_usage_error("view: unknown option '%s' (see 'heapscope view --help')", a);
 		} else if (o->file == NULL) {
@@ -147,7 +145,7 @@ static void parse(int argc, char **argv, view_opts *o)
 			hs_cli_usage_error("view: one FILE only");
 		}
 	}
-	if (o->file == NULL && !o->self_test)
+	if (o->file == NULL)
 		hs_cli_usage_error("view: which FILE? (see 'heapscope view --help')");
 }
 
@@ -562,12 +560,6 @@ int hs_cmd_view(int argc, char **argv)
 {
 	view_opts o;
 	parse(argc, argv, &o);
-	if (o.self_test) {
-		int failures = hs_tui_selftest(stdout);
-		if (failures != 0)
-			fprintf(stderr, "heapscope: view: %d self-test%s failed\n", failures, failures == 1 ? "" : "s");
-		return failures != 0 ? HS_EXIT_FAIL : HS_EXIT_OK;
-	}
 	player p = { 0 };
 	open_session(&o, &p);
 

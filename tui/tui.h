@@ -129,9 +129,6 @@ void hs_tui_focus(hs_tui *t, int p);
  * "300ms", "40us", "1m" are times in ns (*is_time 1). 0, or -1 if neither. */
 int hs_tui_parse_seek(const char *s, uint64_t *value, int *is_time);
 
-/* The unit tests of the layout and shading functions (tui/selftest.c); prints
- * "PASS name" / "FAIL name" lines to f and returns the number of failures. */
-int hs_tui_selftest(FILE *f);
 
 #ifdef HS_TUI_INTERNAL
 /* ======================== internal to tui/ ================================== */

@@ -35,16 +35,7 @@ term=screen
 infocmp tmux-256color >/dev/null 2>&1 && term=tmux-256color
 printf 'set -g status off\nset -g default-terminal %s\nset -g escape-time 0\n' "$term" >"$tmp/tmux.conf"
 
-# --- without a screen: the unit tests and the one-line errors --------------------------
-
-"$HS" view --self-test >"$tmp/out" 2>&1
-n=$(grep -c '^  PASS' "$tmp/out")
-if ! grep -q '^  FAIL' "$tmp/out" && [ "$n" -gt 30 ]; then
-	pass "unit: layout, shading, column map, bars, formats ($n cases)"
-else
-	cp "$tmp/out" "$tmp/screen"
-	fail "unit: layout, shading, column map, bars, formats"
-fi
+# --- without a screen: the one-line errors --------------------------
 
 "$HS" run --workload demo --duration 2 --headless -o "$tmp/s.db" >"$tmp/out" 2>&1 </dev/null ||
 	{ cp "$tmp/out" "$tmp/screen"; fail "record a session for the tests"; exit 1; }

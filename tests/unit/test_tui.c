@@ -1,11 +1,16 @@
 /*
- * tui/selftest.c — unit tests of the TUI's pure functions (tui/layout.c):
+ * tests/unit/test_tui.c — unit tests of the TUI's pure functions (tui/layout.c):
  * named cases, each a whole input and what it must give, as the page
- * allocator's scenario tables are. Run by `heapscope view --self-test` (and
- * so by tests/tui/run.sh); needs no terminal.
+ * allocator's scenario tables are. Every case runs; a failing one prints its
+ * name and the group fails. Needs no terminal.
  */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <cmocka.h>
 
 #define HS_TUI_INTERNAL
 #include "tui.h"
@@ -17,9 +22,10 @@ typedef struct ctx {
 
 static void check(ctx *c, int ok, const char *name)
 {
-	fprintf(c->f, "  %s %s\n", ok ? "PASS" : "FAIL", name);
-	if (!ok)
+	if (!ok) {
+		fprintf(c->f, "  FAIL %s\n", name);
 		c->failures++;
+	}
 }
 
 static void test_layout(ctx *c)
@@ -191,14 +197,28 @@ static void test_format(ctx *c)
 	      "seek/rejects");
 }
 
-int hs_tui_selftest(FILE *f)
+/* One cmocka test per group of cases. */
+#define GROUP_(fn)                                                                                 \
+	static void fn##_group(void **state)                                                       \
+	{                                                                                          \
+		(void)state;                                                                       \
+		ctx c = { stderr, 0 };                                                             \
+		fn(&c);                                                                            \
+		assert_int_equal(c.failures, 0);                                                   \
+	}
+GROUP_(test_layout)
+GROUP_(test_shade)
+GROUP_(test_colmap)
+GROUP_(test_bar)
+GROUP_(test_spark)
+GROUP_(test_format)
+
+int main(void)
 {
-	ctx c = { f, 0 };
-	test_layout(&c);
-	test_shade(&c);
-	test_colmap(&c);
-	test_bar(&c);
-	test_spark(&c);
-	test_format(&c);
-	return c.failures;
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_layout_group), cmocka_unit_test(test_shade_group),
+		cmocka_unit_test(test_colmap_group), cmocka_unit_test(test_bar_group),
+		cmocka_unit_test(test_spark_group),  cmocka_unit_test(test_format_group),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
 }
