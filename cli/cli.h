@@ -24,6 +24,7 @@ int hs_cmd_demo(int argc, char **argv);
 int hs_cmd_sessions(int argc, char **argv);
 int hs_cmd_query(int argc, char **argv);
 int hs_cmd_run(int argc, char **argv);
+int hs_cmd_state(int argc, char **argv);
 int hs_cmd_verify(int argc, char **argv);
 int hs_cmd_view(int argc, char **argv);
 int hs_cmd_workloads(int argc, char **argv);

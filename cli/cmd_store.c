@@ -46,6 +46,21 @@ static char *xstrdup(const char *s)
 	return memcpy(xmalloc(n), s, n);
 }
 
+/* SQLite counts ATTACH as read-only, yet it opens (even creates) another file:
+ * query reads FILE and nothing else. */
+static int deny_attach(void *arg, int action, const char *a, const char *b, const char *c, const char *d)
+{
+	(void)a;
+	(void)b;
+	(void)c;
+	(void)d;
+	if (action == SQLITE_ATTACH || action == SQLITE_DETACH) {
+		*(int *)arg = 1;
+		return SQLITE_DENY;
+	}
+	return SQLITE_OK;
+}
+
 static hs_store *open_readonly(const char *file)
 {
 	char err[512];
@@ -564,12 +579,17 @@ int hs_cmd_query(int argc, char **argv)
 
 	hs_store *store = open_readonly(file);
 	sqlite3 *db = hs_store_db(store);
+	int attach = 0;
+	sqlite3_set_authorizer(db, deny_attach, &attach);
 	sqlite3_stmt **stmts = NULL;
 	size_t n = 0;
 	for (const char *rest = sql; *rest != '\0';) {
 		sqlite3_stmt *st;
-		if (sqlite3_prepare_v2(db, rest, -1, &st, &rest) != SQLITE_OK)
+		if (sqlite3_prepare_v2(db, rest, -1, &st, &rest) != SQLITE_OK) {
+			if (attach)
+				hs_cli_usage_error("query: refusing ATTACH and DETACH (only FILE is read)");
 			query_fail(db);
+		}
 		if (st == NULL) /* only blanks or a comment */
 			continue;
 		if (!sqlite3_stmt_readonly(st))

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "pagetext.h"
 #include "splitmix.h"
 #include "heapscope/pagealloc.h"
 
@@ -154,27 +155,11 @@ static void one_op(demo *d)
 
 /* --- drawing ---------------------------------------------------------------- */
 
-static char shade(const hs_pam_sum *s, unsigned level)
-{
-	unsigned cap = 1u << hs_pam_level_log_pages(level);
-	if (s->max == 0)
-		return '#';
-	if (s->max >= cap)
-		return 'o';
-	if (s->max * 4 < cap)
-		return '=';
-	if (s->max * 2 < cap)
-		return '-';
-	return '.';
-}
-
 static void draw_level(demo *d, FILE *f, unsigned level, const hs_pam_addr_range *r, size_t nr)
 {
-	uint64_t pages = UINT64_C(1) << hs_pam_level_log_pages(level);
-	if (pages * 8 >= 1024 * 1024)
-		fprintf(f, "  L%u (%4llu GiB) ", level, (unsigned long long)(pages * 8 / 1024 / 1024));
-	else
-		fprintf(f, "  L%u (%4llu MiB) ", level, (unsigned long long)(pages * 8 / 1024));
+	char size[16];
+	hs_pagetext_entry_size(size, sizeof size, hs_pam_level_log_pages(level), hs_pam_page_size());
+	fprintf(f, "  L%u (%s) ", level, size);
 	for (size_t k = 0; k < nr; k++) {
 		uint64_t lo = hs_pam_level_index(level, r[k].base);
 		uint64_t hi = hs_pam_level_index(level, r[k].limit - 1) + 1;
@@ -182,7 +167,8 @@ static void draw_level(demo *d, FILE *f, unsigned level, const hs_pam_addr_range
 			fputs(" | ", f);
 		for (uint64_t i = lo; i < hi && i < lo + ROW_WIDTH; i++) {
 			hs_pam_sum s;
-			fputc(hs_pam_summary(d->p, level, i, &s) == 0 ? shade(&s, level) : ' ', f);
+			int grown = hs_pam_summary(d->p, level, i, &s) == 0;
+			fputc(grown ? hs_pagetext_shade(s.max, hs_pam_level_log_pages(level)) : ' ', f);
 		}
 		if (hi - lo > ROW_WIDTH)
 			fprintf(f, "+%llu", (unsigned long long)(hi - lo - ROW_WIDTH));
@@ -219,14 +205,10 @@ static void draw_chunk(demo *d, FILE *f, uintptr_t search)
 	unsigned mark = (unsigned)((search - hs_pam_chunk_base(ci)) / hs_pam_page_size());
 	fprintf(f, "chunk %#lx (the one holding searchAddr), 32 pages a row:\n",
 		(unsigned long)hs_pam_chunk_base(ci));
-	for (unsigned row = 0; row < 16; row++) {
-		fputs("  ", f);
-		for (unsigned col = 0; col < 32; col++) {
-			unsigned i = row * 32 + col;
-			int a = (int)(al[i / 64] >> (i % 64) & 1), s = (int)(sc[i / 64] >> (i % 64) & 1);
-			fputc(i == mark ? '@' : a ? '#' : s ? ':' : '.', f);
-		}
-		fputc('\n', f);
+	for (unsigned row = 0; row < HS_PAGETEXT_GRID_ROWS; row++) {
+		char line[HS_PAGETEXT_GRID_COLS];
+		hs_pagetext_chunk_row(line, al, sc, row, (int)mark);
+		fprintf(f, "  %.*s\n", HS_PAGETEXT_GRID_COLS, line);
 	}
 }
 

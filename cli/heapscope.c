@@ -22,6 +22,7 @@ static const command commands[] = {
 	{ "sessions", hs_cmd_sessions, "list the sessions recorded in a file" },
 	{ "query", hs_cmd_query, "run read-only SQL over a recorded file (text, CSV or JSON)" },
 	{ "run", hs_cmd_run, "run a workload on the traced heap and record its events" },
+	{ "state", hs_cmd_state, "the heap's metadata at any point of a recorded session, as text" },
 	{ "verify", hs_cmd_verify, "replay a recorded session into the model and check it" },
 	{ "view", hs_cmd_view, "open a recorded session in the TUI (replay, seek, follow)" },
 	{ "workloads", hs_cmd_workloads, "list the built-in workloads" },

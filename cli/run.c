@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -171,6 +172,9 @@ static pid_t spawn(const run_opts *o, int fd, int quiet)
 	pid_t pid = fork();
 	if (pid != 0)
 		return pid;
+	/* The workload dies with the recorder, even one killed with SIGKILL. */
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		_exit(127);
 	setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1);
 	if (quiet) {
 		int null = open("/dev/null", O_RDWR);
@@ -309,6 +313,9 @@ static int drain(recorder *r, pid_t child)
 			}
 			return status;
 		}
+		/* Idle: let the store commit what it holds (its 100 ms rule). */
+		if (r->store != NULL && !r->store_failed)
+			hs_store_append(r->store, r->info.id, NULL, 0);
 		if (stop_requested && !forwarded) {
 			kill(child, SIGTERM);
 			forwarded = 1;

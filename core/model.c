@@ -679,7 +679,7 @@ int hs_model_check(hs_model *m, const hs_event *e, char *msg, size_t msglen)
 
 /* --- keyframes ---------------------------------------------------------------------- */
 
-#define KF_MAGIC UINT64_C(0x314c45444f4d5348) /* "HSMODEL1" */
+#define KF_MAGIC UINT64_C(0x324c45444f4d5348) /* "HSMODEL2" */
 
 typedef struct kf_buf {
 	unsigned char *p;
@@ -770,6 +770,17 @@ void *hs_model_save(const hs_model *m, size_t *len)
 	put64(&b, m->nheaps);
 	for (unsigned i = 0; i < m->nheaps; i++)
 		save_heap(&b, m->heaps[i]);
+	/* Forks whose child has not started yet: a keyframe between the two must
+	 * let the child's proc_start find its parent's heap. */
+	for (unsigned i = 0; i < MAX_FORKS; i++) {
+		const fork_snapshot *f = &m->forks[(m->next_fork + i) % MAX_FORKS];
+		if (f->blob == NULL)
+			continue;
+		put64(&b, f->seq);
+		put64(&b, f->len);
+		put(&b, f->blob, f->len);
+	}
+	put64(&b, 0);
 	if (b.oom) {
 		free(b.p);
 		return NULL;
@@ -901,6 +912,18 @@ hs_model *hs_model_load(const void *buf, size_t len, char *err, size_t errlen)
 			break;
 		}
 		m->heaps[m->nheaps++] = h;
+	}
+	for (uint64_t seq; !r.bad && (seq = get64(&r)) != 0;) {
+		uint64_t flen = get64(&r);
+		fork_snapshot *f = &m->forks[m->next_fork % MAX_FORKS];
+		if (m->next_fork == MAX_FORKS || flen > r.len - r.off || (f->blob = malloc(flen ? flen : 1)) == NULL) {
+			r.bad = 1;
+			break;
+		}
+		get(&r, f->blob, flen);
+		f->seq = seq;
+		f->len = flen;
+		m->next_fork++;
 	}
 	if (r.bad || r.off != r.len) {
 		snprintf(err, errlen, "keyframe is truncated or corrupt");

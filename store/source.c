@@ -314,7 +314,13 @@ static int next_range(hs_source *src)
 	if (first_seq > src->range_last_seq || src->first_row > src->last_row || src->first_row < 1)
 		return malformed(src, "have a malformed range");
 	sqlite3_reset(src->rows);
-	sqlite3_bind_int64(src->rows, 1, src->first_row);
+	/* A range without gaps maps seq to row directly: start at from_seq's row
+	 * rather than scan the range from its first. */
+	int64_t start = src->first_row;
+	if (src->last_row - src->first_row == src->range_last_seq - first_seq &&
+	    (int64_t)src->from_seq > first_seq && (int64_t)src->from_seq <= src->range_last_seq)
+		start += (int64_t)src->from_seq - first_seq;
+	sqlite3_bind_int64(src->rows, 1, start);
 	sqlite3_bind_int64(src->rows, 2, src->last_row);
 	sqlite3_bind_int64(src->rows, 3, src->from_seq);
 	src->next_row = 0;
