@@ -5,8 +5,9 @@
  * (this binary again, `workloads --run NAME`, with HEAPSCOPE_TRACE_FD naming the
  * ring, so the child's heap traces from its first allocation), and drains the
  * ring until the child is gone: each batch goes to the model, which checks it
- * (digests included), and to the store. Every KEYFRAME_EVERY events the model
- * is saved as a keyframe so that readers can seek.
+ * (digests included), and to the store's writer thread (store/writer.c), which
+ * appends it to the file. Every KEYFRAME_EVERY events the model is saved as a
+ * keyframe so that readers can seek.
  *
  * End of a session: complete when the workload exits by itself, crashed when a
  * signal kills it, interrupted when the recorder is told to stop (SIGINT or
@@ -208,6 +209,7 @@ typedef struct recorder {
 	hs_ring_hdr *ring;
 	hs_model *model;
 	hs_store *store;
+	hs_store_writer *writer; /* while the session is open and writable */
 	hs_tui *tui;
 	uint64_t next_frame_ns, rate_ns, rate_events;
 	double rate;
@@ -231,11 +233,8 @@ static void keyframe(recorder *r)
 {
 	size_t len;
 	void *blob = hs_model_save(r->model, &len);
-	if (blob == NULL)
-		return;
-	if (hs_store_keyframe(r->store, r->info.id, hs_model_last_seq(r->model), blob, len) != 0)
-		r->store_failed = 1;
-	free(blob);
+	if (blob != NULL)
+		hs_store_writer_keyframe(r->writer, hs_model_last_seq(r->model), blob, len);
 	r->since_keyframe = 0;
 }
 
@@ -243,9 +242,9 @@ static void consume(recorder *r, const hs_event *ev, size_t n)
 {
 	r->nevents += n;
 	char msg[512];
-	if (r->store != NULL && !r->store_failed && hs_store_append(r->store, r->info.id, ev, n) != 0) {
+	if (r->writer != NULL && !r->store_failed && hs_store_writer_append(r->writer, ev, n) != 0) {
 		snprintf(msg, sizeof msg, "%s: %s; recording stops, the workload goes on", r->o->out,
-			 hs_store_error(r->store));
+			 hs_store_writer_error(r->writer));
 		say(r, msg);
 		r->store_failed = 1;
 	}
@@ -262,7 +261,7 @@ static void consume(recorder *r, const hs_event *ev, size_t n)
 		}
 	}
 	r->since_keyframe += n;
-	if (r->store != NULL && !r->store_failed && r->since_keyframe >= KEYFRAME_EVERY)
+	if (r->writer != NULL && !r->store_failed && r->since_keyframe >= KEYFRAME_EVERY)
 		keyframe(r);
 }
 
@@ -313,9 +312,6 @@ static int drain(recorder *r, pid_t child)
 			}
 			return status;
 		}
-		/* Idle: let the store commit what it holds (its 100 ms rule). */
-		if (r->store != NULL && !r->store_failed)
-			hs_store_append(r->store, r->info.id, NULL, 0);
 		if (stop_requested && !forwarded) {
 			kill(child, SIGTERM);
 			forwarded = 1;
@@ -417,6 +413,10 @@ int hs_cmd_run(int argc, char **argv)
 		say(&r, msg);
 		r.store_failed = 1;
 	}
+	if (r.store != NULL && !r.store_failed && (r.writer = hs_store_writer_start(r.store, r.info.id)) == NULL) {
+		say(&r, "cannot start the store's writer thread; recording nothing");
+		r.store_failed = 1;
+	}
 
 	int status = drain(&r, child);
 	uint64_t elapsed = mono_ns() - t0;
@@ -436,9 +436,16 @@ int hs_cmd_run(int argc, char **argv)
 	r.info.nevents = r.nevents;
 	r.info.nlost = atomic_load(&r.ring->drops) + r.holes;
 	r.info.wait_ns = atomic_load(&r.ring->wait_ns);
-	if (r.store != NULL) {
+	if (r.writer != NULL) {
+		char err[256];
 		if (!r.store_failed && r.model != NULL && hs_model_error(r.model) == NULL)
 			keyframe(&r);
+		if (hs_store_writer_stop(r.writer, err, sizeof err) != 0 && !r.store_failed) {
+			fprintf(stderr, "heapscope: run: %s: %s\n", o.out, err);
+			r.store_failed = 1;
+		}
+	}
+	if (r.store != NULL) {
 		if (!r.store_failed && hs_store_session_end(r.store, &r.info) != 0)
 			fprintf(stderr, "heapscope: run: %s: %s\n", o.out, hs_store_error(r.store));
 		hs_store_close(r.store);

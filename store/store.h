@@ -143,6 +143,19 @@ int hs_store_model_at(hs_store *s, int64_t session, uint64_t seq, struct hs_mode
  * if the session is shorter): 0 with *seq, 1 for an empty session, -1 on error. */
 int hs_store_seq_at_time(hs_store *s, int64_t session, uint64_t ns, uint64_t *seq);
 
+/* --- store/writer.c: appending from a thread of its own ---------------------- */
+typedef struct hs_store_writer hs_store_writer;
+/* Starts the thread; from now until stop, only it uses s. NULL on failure. */
+hs_store_writer *hs_store_writer_start(hs_store *s, int64_t session);
+/* Queues a copy of n events (waits while the queue is full). -1 once writing failed. */
+int hs_store_writer_append(hs_store_writer *w, const hs_event *ev, size_t n);
+/* Queues a keyframe; takes blob (malloc'd) over. */
+void hs_store_writer_keyframe(hs_store_writer *w, uint64_t seq, void *blob, size_t len);
+int hs_store_writer_failed(hs_store_writer *w);
+const char *hs_store_writer_error(hs_store_writer *w);
+/* Writes what is queued, stops the thread; 0, or -1 with the first error in err. */
+int hs_store_writer_stop(hs_store_writer *w, char *err, size_t errlen);
+
 /* "running", "complete", "crashed", "interrupted". */
 const char *hs_session_status_name(hs_session_status status);
 
