@@ -169,6 +169,7 @@ cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/workloads.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/recorder.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/store.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/report.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/tui/run.sh
 
 test: deps

@@ -21,8 +21,10 @@ __attribute__((noreturn, format(printf, 1, 2))) void hs_cli_usage_error(const ch
 uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, uint64_t max);
 
 int hs_cmd_demo(int argc, char **argv);
+int hs_cmd_diff(int argc, char **argv);
 int hs_cmd_sessions(int argc, char **argv);
 int hs_cmd_query(int argc, char **argv);
+int hs_cmd_report(int argc, char **argv);
 int hs_cmd_run(int argc, char **argv);
 int hs_cmd_state(int argc, char **argv);
 int hs_cmd_verify(int argc, char **argv);

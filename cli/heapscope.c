@@ -21,6 +21,8 @@ static const command commands[] = {
 	{ "demo", hs_cmd_demo, "watch Go's page allocator (metadata-only) under a phased workload" },
 	{ "sessions", hs_cmd_sessions, "list the sessions recorded in a file" },
 	{ "query", hs_cmd_query, "run read-only SQL over a recorded file (text, CSV or JSON)" },
+	{ "report", hs_cmd_report, "sum up a session: peaks, growth, fragmentation, where RSS goes" },
+	{ "diff", hs_cmd_diff, "compare two sessions: the largest relative changes first" },
 	{ "run", hs_cmd_run, "run a workload on the traced heap and record its events" },
 	{ "state", hs_cmd_state, "the heap's metadata at any point of a recorded session, as text" },
 	{ "verify", hs_cmd_verify, "replay a recorded session into the model and check it" },
