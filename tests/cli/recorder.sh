@@ -5,14 +5,7 @@
 # stored session again; crashes and interruptions keep what was recorded.
 # $HEAPSCOPE names the binary.
 set -u
-HS=${HEAPSCOPE:?set HEAPSCOPE to the heapscope binary}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-pass() { printf '  PASS %s\n' "$1"; }
-fail() { printf '  FAIL %s\n' "$1"; sed 's/^/    | /' "$tmp/out" "$tmp/err" 2>/dev/null | head -20; failures=$((failures + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
+. "$(dirname "$0")/lib.sh"
 
 # Record, replay live, verify from the file: for every workload, at both levels.
 for w in $("$HS" workloads | awk '/^  [a-z][a-z-]*  / { print $1 }'); do

@@ -7,7 +7,7 @@
 # command may change the file. $HEAPSCOPE names the binary; sqlite3 and
 # python3 must be installed.
 set -u
-HS=${HEAPSCOPE:?set HEAPSCOPE to the heapscope binary}
+. "$(dirname "$0")/lib.sh"
 # Absolute: some checks run the binary from another directory.
 case $HS in
 */*) HS=$(cd "$(dirname "$HS")" && pwd)/$(basename "$HS") ;;
@@ -17,23 +17,6 @@ doc=$here/../../docs/querying.md
 for tool in sqlite3 python3 sha256sum; do
 	command -v $tool >/dev/null 2>&1 || { echo "store tests: $tool is not installed" >&2; exit 1; }
 done
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-pass() { printf '  PASS %s\n' "$1"; }
-fail() { printf '  FAIL %s\n' "$1"; sed 's/^/    | /' "$tmp/out" "$tmp/err" 2>/dev/null | head -20; failures=$((failures + 1)); }
-check() { if eval "$2"; then pass "$1"; else fail "$1"; fi; }
-
-# bad NAME ARGS...: exit status 2, exactly one line on stderr, nothing on stdout.
-bad() {
-	name=$1
-	shift
-	"$HS" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	st=$?
-	check "$name: exit 2 with one line ($(head -c 90 "$tmp/err" | head -1))" \
-		'[ $st -eq 2 ] && [ "$(wc -l <"$tmp/err")" -eq 1 ] && [ ! -s "$tmp/out" ]'
-}
 
 # A fingerprint of a file that reading must not change: contents and mtime,
 # and the size of its write-ahead log (a reader may create an empty one, as

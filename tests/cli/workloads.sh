@@ -6,38 +6,8 @@
 # endless one soon after SIGINT. $HEAPSCOPE names the binary. Each check prints
 # one line; the script fails at the end if any check failed.
 set -u
-HS=${HEAPSCOPE:?set HEAPSCOPE to the heapscope binary}
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
+. "$(dirname "$0")/lib.sh"
 names="demo churn fragment grow-shrink large sizeclasses threads"
-
-pass() { printf '  PASS %s\n' "$1"; }
-fail() { printf '  FAIL %s\n' "$1"; sed 's/^/    | /' "$tmp/out" "$tmp/err" | head -20; failures=$((failures + 1)); }
-
-# expect NAME STATUS PATTERN-IN-STDOUT PATTERN-IN-STDERR -- ARGS...
-expect() {
-	name=$1 want=$2 out_pat=$3 err_pat=$4
-	shift 5
-	"$HS" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
-	got=$?
-	if [ "$got" -ne "$want" ]; then
-		fail "$name (exit $got, want $want)"
-	elif [ -n "$out_pat" ] && ! grep -q -- "$out_pat" "$tmp/out"; then
-		fail "$name (stdout lacks '$out_pat')"
-	elif [ -n "$err_pat" ] && ! grep -q -- "$err_pat" "$tmp/err"; then
-		fail "$name (stderr lacks '$err_pat')"
-	else
-		pass "$name"
-	fi
-}
-
-# One-line errors: exactly one line on stderr, nothing on stdout.
-one_line_error() {
-	if [ "$(wc -l <"$tmp/err")" -ne 1 ] || [ -s "$tmp/out" ]; then
-		fail "$1 (error is not exactly one line on stderr)"
-	fi
-}
 
 # ends_within PID TENTHS: whether the background process PID ends within TENTHS
 # tenths of a second. (The shell reaps it while a foreground sleep runs, so
