@@ -86,6 +86,8 @@ typedef struct tbuf {
 } tbuf;
 
 static __thread tbuf *tls_buf __attribute__((tls_model("initial-exec")));
+/* The time of this thread's last record: estimated times never go below it. */
+static __thread uint64_t tls_last_ts __attribute__((tls_model("initial-exec")));
 
 static __thread uint64_t tls_tid __attribute__((tls_model("initial-exec")));
 /* The seq of this thread's last record; a fork child reads its parent's proc_fork here. */
@@ -116,20 +118,25 @@ static uint64_t stamp(void)
 #endif
 }
 
-/* Converts stamp() values to CLOCK_MONOTONIC ns, given both read now. The TSC
- * rate is measured over the whole time since init, so it only gets better; a
- * buffer spans microseconds, so its error stays far below that. */
-static uint64_t stamp_to_ns(uint64_t tsc, uint64_t tsc_now, uint64_t ns_now)
+/* Nanoseconds per stamp() tick, given both clocks read now: measured over the
+ * whole time since init, so it only gets better; a buffer spans microseconds,
+ * so its error stays far below that. */
+static double stamp_rate(uint64_t tsc_now, uint64_t ns_now)
 {
 #if defined(__x86_64__) || defined(__i386__)
-	double rate = tsc_now > tracer.tsc0 ? (double)(ns_now - tracer.ns0) / (double)(tsc_now - tracer.tsc0) : 0;
-	uint64_t back = tsc_now > tsc ? (uint64_t)((double)(tsc_now - tsc) * rate) : 0;
-	return ns_now > back ? ns_now - back : 0;
+	return tsc_now > tracer.tsc0 ? (double)(ns_now - tracer.ns0) / (double)(tsc_now - tracer.tsc0) : 0;
 #else
 	(void)tsc_now;
 	(void)ns_now;
-	return tsc;
+	return 1;
 #endif
+}
+
+/* A stamp() value as CLOCK_MONOTONIC ns, counting back from (tsc_now, ns_now). */
+static uint64_t stamp_to_ns(uint64_t tsc, uint64_t tsc_now, uint64_t ns_now, double rate)
+{
+	uint64_t back = tsc_now > tsc ? (uint64_t)((double)(tsc_now - tsc) * rate) : 0;
+	return ns_now > back ? ns_now - back : 0;
 }
 
 static void spin_lock(atomic_flag *f)
@@ -153,14 +160,23 @@ static void order_unlock(void)
 	spin_unlock(&tracer.order);
 }
 
-/* The stamp of record i: between the stamps of its group of STAMP_EVERY and
- * of the next group (or the flush), in proportion to its place in the group. */
-static uint64_t interpolate(const tbuf *b, uint32_t i, uint64_t now)
+/* The times of the buffer's records: each group of STAMP_EVERY records
+ * between its stamp and the next group's (or the flush's), in proportion to a
+ * record's place in the group. ns[] receives one time per record. */
+static void record_times(const tbuf *b, uint64_t tsc_now, uint64_t ns_now, uint64_t *ns)
 {
-	uint32_t g = i / STAMP_EVERY, first = g * STAMP_EVERY;
-	uint32_t size = b->n - first < STAMP_EVERY ? b->n - first : STAMP_EVERY;
-	uint64_t from = b->stamp[g], to = first + STAMP_EVERY < b->n ? b->stamp[g + 1] : now;
-	return to > from ? from + (to - from) * (i - first) / size : from;
+	uint64_t at[BUF_EVENTS / STAMP_EVERY + 1];
+	uint32_t groups = (b->n + STAMP_EVERY - 1) / STAMP_EVERY;
+	double rate = stamp_rate(tsc_now, ns_now);
+	for (uint32_t g = 0; g < groups; g++)
+		at[g] = stamp_to_ns(b->stamp[g], tsc_now, ns_now, rate);
+	at[groups] = ns_now;
+	for (uint32_t i = 0; i < b->n; i++) {
+		uint32_t g = i / STAMP_EVERY, j = i % STAMP_EVERY, first = g * STAMP_EVERY;
+		uint64_t d = at[g + 1] > at[g] ? at[g + 1] - at[g] : 0;
+		uint32_t size = b->n - first < STAMP_EVERY ? b->n - first : STAMP_EVERY;
+		ns[i] = at[g] + (size == STAMP_EVERY ? d * j / STAMP_EVERY : d * j / size);
+	}
 }
 
 /* Moves this thread's buffered records into the ring, in order. */
@@ -173,11 +189,13 @@ static void flush(tbuf *b)
 		b->n = 0;
 		return;
 	}
-	uint64_t tsc_now = stamp(), ns_now = now_ns();
+	uint64_t ts[BUF_EVENTS];
+	record_times(b, stamp(), now_ns(), ts);
 	uint32_t pid = tracer.pid, tid = thread_id();
 	for (uint32_t i = 0; i < n; i++) {
 		hs_event *s = &b->ev[i];
-		s->ts = stamp_to_ns(interpolate(b, i, tsc_now), tsc_now, ns_now);
+		s->ts = ts[i] > tls_last_ts ? ts[i] : tls_last_ts;
+		tls_last_ts = s->ts;
 		s->pid = pid;
 		s->tid = tid;
 		s->flags = 0;
@@ -263,6 +281,7 @@ static void emit(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 	if (r == NULL || (e = hs_ring_reserve(r, &seq)) == NULL)
 		return;
 	e->ts = now_ns();
+	tls_last_ts = e->ts;
 	e->pid = tracer.pid;
 	e->tid = thread_id();
 	e->kind = (uint16_t)kind;

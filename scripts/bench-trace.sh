@@ -21,8 +21,8 @@ echo "== tracing overhead on churn: $rounds interleaved rounds ($(nproc) CPUs, $
 for r in $(seq "$rounds"); do
 	printf '   round %s/%s\n' "$r" "$rounds" >&2
 	echo "off $("$hs" workloads --run churn | done_secs)" >>"$tmp/t"
-	echo "heap $("$hs" run --workload churn --events heap --no-store --no-model | done_secs)" >>"$tmp/t"
-	out=$("$hs" run --workload churn --events objects --no-store --no-model)
+	echo "heap $("$hs" run --workload churn --events heap --no-store --no-model --headless | done_secs)" >>"$tmp/t"
+	out=$("$hs" run --workload churn --events objects --no-store --no-model --headless)
 	echo "objects $(echo "$out" | done_secs)" >>"$tmp/t"
 	echo "$out" | sed -n 's/.* (\([0-9.]*\) M events\/s).*/\1/p' >>"$tmp/rate"
 done
