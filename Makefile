@@ -63,8 +63,10 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 # Keep the test objects make would otherwise delete as intermediates.
 .SECONDARY:
 .PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace bench-tui install clean
+.PHONY: hosted-test bench-hosted
 
-all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so
+all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so \
+	$(BUILD)/lib/libheapscope-preload.so
 
 deps:
 	$(Q)scripts/deps.sh
@@ -122,6 +124,17 @@ $(BUILD)/lib/libheapscope.so: $(REL_CORE_OBJS)
 	@mkdir -p $(@D)
 	$(Q)$(CC) -shared -o $@ $^ $(LDLIBS_CORE)
 
+# The LD_PRELOAD shim (shim/, docs/hosting.md): the release core objects behind
+# the C library's malloc names. Linked through their archive with --exclude-libs
+# so that only the shim's own names are exported and the core's stay local.
+SHIM_SRCS := $(wildcard shim/*.c)
+
+$(BUILD)/lib/libheapscope-preload.so: $(addprefix $(BUILD)/rel/,$(SHIM_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  LD $@")
+	$(Q)$(CC) -shared -fPIC -o $@ $(filter %.o,$^) $(BUILD)/lib/libheapscope.a -Wl,--exclude-libs,ALL \
+		$(LDLIBS_CORE)
+
 $(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o) $(TUI_SRCS:.c=.o)) \
 		$(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
@@ -172,8 +185,12 @@ cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/report.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/tui/run.sh
 
+# Real programs under the shim (tests/hosted/run.sh).
+hosted-test: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope-preload.so
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so tests/hosted/run.sh
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory unit cli-test
+	$(Q)$(MAKE) --no-print-directory unit cli-test hosted-test
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
@@ -204,6 +221,12 @@ bench-trace: deps $(BUILD)/bin/heapscope $(BUILD)/bin/bench_heap $(BUILD)/bin/be
 	$(Q)scripts/bench-trace-off.sh $(BUILD)/bin/bench_heap_notrace $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-trace.sh $(BUILD)/bin/heapscope
 
+# The same programs on larger inputs under glibc, jemalloc, mimalloc, tcmalloc
+# and heapscope (untraced, heap-level and object-level tracing).
+bench-hosted: deps $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope-preload.so
+	$(Q)scripts/deps.sh bench
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so scripts/bench-hosted.sh
+
 bench-rss: deps $(BUILD)/bin/bench_rss
 	$(Q)scripts/deps.sh bench
 	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
@@ -217,6 +240,7 @@ install: all
 	install -m 0755 $(BUILD)/bin/heapscope $(DESTDIR)$(PREFIX)/bin/
 	install -m 0644 $(BUILD)/lib/libheapscope.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 0755 $(BUILD)/lib/libheapscope.so $(DESTDIR)$(PREFIX)/lib/
+	install -m 0755 $(BUILD)/lib/libheapscope-preload.so $(DESTDIR)$(PREFIX)/lib/
 	install -m 0644 include/heapscope/*.h $(DESTDIR)$(PREFIX)/include/heapscope/
 
 clean:

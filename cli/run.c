@@ -23,9 +23,26 @@
  *
  * The workload's exit status passes through as the recorder's; a model
  * divergence makes the recorder exit 1 after reporting it.
+ *
+ * Programs (`heapscope run [options] -- PROGRAM ARGS...`, issue 8): the child
+ * execs PROGRAM (found on PATH) with LD_PRELOAD naming libheapscope-preload.so
+ * (shim/, docs/hosting.md: found in ../lib beside this binary, or named by
+ * HEAPSCOPE_PRELOAD), put first so that its malloc wins; HEAPSCOPE_TRACE_FD
+ * names the ring and HEAPSCOPE_TRACE_PATH the recorder's own descriptor of it
+ * under /proc, from which the shim reopens the ring in a descendant that closed
+ * its descriptors before exec. Every process of the program's tree that loads
+ * the shim is a heap of the session. The program's stdin, stdout and stderr are
+ * the recorder's, untouched, with the TUI open or not (a program that writes to
+ * the terminal draws over the TUI: use --headless, or redirect its output), so
+ * the recorder's own summary goes to stderr. Its exit status, or 128 + the
+ * signal that killed it, is the recorder's. The session ends when PROGRAM
+ * exits; descendants still running then are no longer recorded, and so that
+ * they never wait for room in a ring nobody drains, the ring is switched to
+ * lossy mode and every waiting producer is let through (abandon_ring).
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +67,9 @@
 
 typedef struct run_opts {
 	const char *workload, *out;
+	char **prog;	 /* PROGRAM ARGS... after --, NULL-terminated; NULL: a workload */
+	const char *preload; /* the shim's absolute path (programs) */
+	char command[1024];  /* the session's command: the workload, or the command line */
 	uint64_t seed, slots;
 	const char *duration;
 	hs_event_level level;
@@ -68,10 +88,17 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: heapscope run [--workload NAME] [-o FILE] [--headless] [--events heap|objects]\n"
-		"                     [--seed N] [--duration SECONDS] [--lossy] [--ring-slots N]\n\n"
+		"                     [--seed N] [--duration SECONDS] [--lossy] [--ring-slots N]\n"
+		"       heapscope run [-o FILE] [--headless] [--events heap|objects] [--lossy]\n"
+		"                     [--ring-slots N] -- PROGRAM [ARGS...]\n\n"
 		"Runs a built-in workload (see 'heapscope workloads') on a traced heap in a child\n"
 		"process, records its events into FILE and checks them with the model. Prints one\n"
 		"summary at the end. The workload's exit status is the command's.\n\n"
+		"With -- PROGRAM, runs any dynamically linked program on heapscope's heap instead\n"
+		"(LD_PRELOAD=libheapscope-preload.so; see docs/hosting.md): it and every process\n"
+		"it starts become heaps of the session. Its stdin, stdout, stderr and exit status\n"
+		"pass through untouched; the summary goes to stderr. A program that writes to the\n"
+		"terminal draws over the TUI: use --headless, or redirect its output.\n\n"
 		"options:\n"
 		"  --workload NAME     the workload to run (default demo)\n"
 		"  -o FILE             the session file (SQLite; default heapscope.db); sessions\n"
@@ -89,8 +116,68 @@ static void usage(FILE *f)
 		HS_RING_DEFAULT_SLOTS);
 }
 
+/*
+ * The shim: HEAPSCOPE_PRELOAD if set, else ../lib/libheapscope-preload.so from
+ * this binary's directory (build/bin -> build/lib, PREFIX/bin -> PREFIX/lib).
+ * An absolute path without the separators of LD_PRELOAD (space, colon).
+ */
+static const char *find_preload(void)
+{
+	static char path[PATH_MAX];
+	char exe[PATH_MAX], want[PATH_MAX + 64];
+	const char *env = getenv("HEAPSCOPE_PRELOAD");
+	if (env != NULL && *env != '\0') {
+		snprintf(want, sizeof want, "%s", env);
+	} else {
+		ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+		if (n <= 0)
+			hs_cli_usage_error("run: cannot find this binary (/proc/self/exe): %s", strerror(errno));
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/');
+		if (slash != NULL)
+			*slash = '\0';
+		snprintf(want, sizeof want, "%s/../lib/libheapscope-preload.so", exe);
+	}
+	if (realpath(want, path) == NULL)
+		hs_cli_usage_error("run: no LD_PRELOAD shim at %s (%s); build it with make, or set HEAPSCOPE_PRELOAD",
+				   want, strerror(errno));
+	if (strpbrk(path, " :") != NULL)
+		hs_cli_usage_error("run: the shim's path %s holds a space or a colon, which LD_PRELOAD cannot name",
+				   path);
+	return path;
+}
+
+/* argv as a shell would need it typed: words with other characters than these
+ * are single-quoted. Truncated to len. */
+static void command_line(char **argv, char *out, size_t len)
+{
+	size_t n = 0;
+	out[0] = '\0';
+	for (int i = 0; argv[i] != NULL && n + 1 < len; i++) {
+		const char *a = argv[i];
+		int plain = *a != '\0' && strspn(a, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+						  "0123456789_./=:,+@%^-") == strlen(a);
+		if (i > 0)
+			out[n++] = ' ';
+		if (!plain && n + 1 < len)
+			out[n++] = '\'';
+		for (; *a != '\0' && n + 5 < len; a++) {
+			if (!plain && *a == '\'') {
+				memcpy(out + n, "'\\''", 4);
+				n += 4;
+			} else {
+				out[n++] = *a;
+			}
+		}
+		if (!plain && n + 1 < len)
+			out[n++] = '\'';
+		out[n] = '\0';
+	}
+}
+
 static void parse(int argc, char **argv, run_opts *o)
 {
+	const char *workload_option = NULL;
 	*o = (run_opts){ .workload = "demo", .out = "heapscope.db", .seed = 1, .slots = HS_RING_DEFAULT_SLOTS,
 			 .level = HS_EVL_HEAP };
 	for (int i = 1; i < argc; i++) {
@@ -140,14 +227,27 @@ static void parse(int argc, char **argv, run_opts *o)
 		} else if (strcmp(a, "--no-model") == 0) {
 			o->no_model = 1;
 		} else if (strcmp(a, "--") == 0) {
-			hs_cli_usage_error("run: running programs (-- PROGRAM) needs the LD_PRELOAD shim, not built yet; "
-					   "use --workload");
+			if (i + 1 == argc)
+				hs_cli_usage_error("run: -- needs a program to run");
+			o->prog = &argv[i + 1];
+			break;
 		} else {
 			hs_cli_usage_error("run: unknown option '%s' (see 'heapscope run --help')", a);
 		}
+		if (strcmp(a, "--workload") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--duration") == 0)
+			workload_option = a;
+	}
+	if (o->prog != NULL) {
+		if (workload_option != NULL)
+			hs_cli_usage_error("run: %s is for built-in workloads, not with -- PROGRAM", workload_option);
+		o->seed = 0;
+		o->preload = find_preload();
+		command_line(o->prog, o->command, sizeof o->command);
+		return;
 	}
 	if (hs_workload_find(o->workload) == NULL)
 		hs_cli_usage_error("run: unknown workload '%s' (see 'heapscope workloads')", o->workload);
+	snprintf(o->command, sizeof o->command, "%s", o->workload);
 }
 
 static uint64_t mono_ns(void)
@@ -162,6 +262,48 @@ static int64_t wall_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/*
+ * Starts PROGRAM under the shim, tracing into ring fd (see the essay). Its
+ * stdio is the recorder's. Exit status 127 when it cannot be found, 126 when
+ * it cannot be run, as a shell would.
+ */
+static pid_t spawn_program(const run_opts *o, int fd)
+{
+	char fdbuf[16], pathbuf[64], *preload;
+	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
+	snprintf(pathbuf, sizeof pathbuf, "/proc/%ld/fd/%d", (long)getpid(), fd);
+	const char *old = getenv("LD_PRELOAD");
+	size_t len = strlen(o->preload) + (old != NULL ? strlen(old) : 0) + 2;
+	if ((preload = malloc(len)) == NULL)
+		return -1;
+	snprintf(preload, len, "%s%s%s", o->preload, old != NULL && *old != '\0' ? ":" : "",
+		 old != NULL ? old : "");
+	pid_t pid = fork();
+	if (pid != 0) {
+		free(preload);
+		return pid;
+	}
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
+		_exit(127);
+	if (setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1) != 0 || setenv("HEAPSCOPE_TRACE_PATH", pathbuf, 1) != 0 ||
+	    setenv("LD_PRELOAD", preload, 1) != 0)
+		_exit(127);
+	execvp(o->prog[0], o->prog);
+	int e = errno;
+	fprintf(stderr, "heapscope: run: %s: %s\n", o->prog[0], strerror(e));
+	_exit(e == ENOENT ? 127 : 126);
+}
+
+/* See the essay: descendants of the program that outlive it must not wait for
+ * room in the ring once nobody drains it. Lossy from now on, and the consumer's
+ * position moves a whole ring ahead, which lets every waiting producer through
+ * (a waiting ticket is at most a few buffers past a full ring). */
+static void abandon_ring(hs_ring_hdr *ring)
+{
+	__atomic_store_n(&ring->lossy, 1, __ATOMIC_RELEASE);
+	atomic_fetch_add(&ring->tail, ring->capacity);
 }
 
 /* Starts the workload: this binary, `workloads --run`, tracing into ring fd. */
@@ -339,23 +481,30 @@ static void summary(const recorder *r, uint64_t elapsed_ns, int status)
 {
 	double secs = (double)elapsed_ns / 1e9;
 	uint64_t lost = atomic_load(&r->ring->drops) + r->holes;
-	printf("heapscope run: %s: %" PRIu64 " events in %.2f s (%.2f M events/s), %" PRIu64
-	       " lost, producers waited %.3f s (%" PRIu64 " times)\n",
-	       r->o->workload, r->nevents, secs, secs > 0 ? (double)r->nevents / secs / 1e6 : 0.0, lost,
-	       (double)atomic_load(&r->ring->wait_ns) / 1e9, (uint64_t)atomic_load(&r->ring->waits));
+	/* A program's stdout is its own: the summary goes to stderr then. */
+	FILE *f = r->o->prog != NULL ? stderr : stdout;
+	const char *what = r->o->prog != NULL ? "program" : "workload";
+	fprintf(f, "heapscope run: %s: %" PRIu64 " events in %.2f s (%.2f M events/s), %" PRIu64
+		" lost, producers waited %.3f s (%" PRIu64 " times)\n",
+		r->o->prog != NULL ? r->o->prog[0] : r->o->workload, r->nevents, secs,
+		secs > 0 ? (double)r->nevents / secs / 1e6 : 0.0, lost, (double)atomic_load(&r->ring->wait_ns) / 1e9,
+		(uint64_t)atomic_load(&r->ring->waits));
 	if (r->model != NULL) {
 		const char *err = hs_model_error(r->model);
 		if (err != NULL)
-			printf("heapscope run: model: DIVERGED at %s\n", err);
+			fprintf(f, "heapscope run: model: DIVERGED at %s\n", err);
 		else
-			printf("heapscope run: model: %" PRIu64 " digests checked, all equal\n",
-			       hs_model_digests(r->model));
+			fprintf(f, "heapscope run: model: %" PRIu64 " digests checked, all equal\n",
+				hs_model_digests(r->model));
 	}
 	if (r->store != NULL)
-		printf("heapscope run: session %" PRId64 " in %s (%s)\n", r->info.id, r->o->out,
-		       hs_session_status_name(r->info.status));
+		fprintf(f, "heapscope run: session %" PRId64 " in %s (%s)\n", r->info.id, r->o->out,
+			hs_session_status_name(r->info.status));
 	if (WIFSIGNALED(status))
-		printf("heapscope run: the workload was killed by signal %d\n", WTERMSIG(status));
+		fprintf(f, "heapscope run: the %s was killed by signal %d\n", what, WTERMSIG(status));
+	if (r->o->prog != NULL && r->nevents == 0)
+		fprintf(f, "heapscope run: no events: %s did not load the shim (statically linked, set-user-ID, "
+			   "or it cleared LD_PRELOAD)\n", r->o->prog[0]);
 }
 
 int hs_cmd_run(int argc, char **argv)
@@ -385,25 +534,32 @@ int hs_cmd_run(int argc, char **argv)
 		char err[256];
 		if ((r.tui = hs_tui_open(NULL, NULL, err, sizeof err)) == NULL)
 			hs_cli_usage_error("run: %s (use --headless)", err);
-		snprintf(r.title, sizeof r.title, "%s (seed %" PRIu64 ") -> %s", o.workload, o.seed,
-			 o.no_store ? "(not stored)" : o.out);
+		if (o.prog != NULL)
+			snprintf(r.title, sizeof r.title, "%.160s -> %s", o.command,
+				 o.no_store ? "(not stored)" : o.out);
+		else
+			snprintf(r.title, sizeof r.title, "%s (seed %" PRIu64 ") -> %s", o.workload, o.seed,
+				 o.no_store ? "(not stored)" : o.out);
 	}
 
 	uint64_t t0 = mono_ns();
 	r.rate_ns = t0;
-	pid_t child = spawn(&o, fd, r.tui != NULL);
+	pid_t child = o.prog != NULL ? spawn_program(&o, fd) : spawn(&o, fd, r.tui != NULL);
 	if (child < 0) {
 		int e = errno;
 		if (r.tui != NULL)
 			hs_tui_close(r.tui);
 		hs_cli_usage_error("run: cannot fork: %s", strerror(e));
 	}
-	close(fd);
+	/* A program's descendants may reopen the ring from this descriptor
+	 * (HEAPSCOPE_TRACE_PATH): kept until the end. */
+	if (o.prog == NULL)
+		close(fd);
 
 	char config[256];
 	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s}", o.slots,
 		 o.lossy ? "true" : "false", o.duration != NULL ? o.duration : "null");
-	r.info = (hs_session_info){ .command = o.workload, .seed = o.seed, .pid = child,
+	r.info = (hs_session_info){ .command = o.command, .seed = o.seed, .pid = child,
 				    .recorder_pid = getpid(), .transport = "ring",
 				    .level = o.level == HS_EVL_OBJECT ? "objects" : "heap", .config = config,
 				    .start_ns = wall_ns(), .status = HS_SESSION_RUNNING };
@@ -420,6 +576,10 @@ int hs_cmd_run(int argc, char **argv)
 
 	int status = drain(&r, child);
 	uint64_t elapsed = mono_ns() - t0;
+	if (o.prog != NULL) {
+		abandon_ring(r.ring);
+		close(fd);
+	}
 	if (r.tui != NULL) {
 		/* The last picture stays until q. */
 		while (!stop_requested) {

@@ -202,6 +202,7 @@ static const char *state_name(unsigned state)
  */
 static void bad_free(const void *p, const hs_mspan *s, const char *why)
 {
+	hs_mallocinit(); /* a bad free can come first (the shim): read HEAPSCOPE_BADFREE */
 	hs_print("heapscope: bad free of %p: %s\n", p, why);
 	if (s != NULL)
 		hs_print("heapscope: span base=%#lx npages=%lu state=%s spanclass=%u (size class %u, "
@@ -425,7 +426,7 @@ static void *aligned_alloc_internal(size_t align, size_t size)
 	}
 	if (align <= HS_PAGE_SIZE)
 		return large_alloc(hs_mcache_get(), size > HS_MAX_SMALL_SIZE ? size : HS_MAX_SMALL_SIZE + 1, 0);
-	if (size > HS_MAX_OBJECT_SIZE - align) {
+	if (align > HS_MAX_OBJECT_SIZE || size > HS_MAX_OBJECT_SIZE - align) {
 		errno = ENOMEM;
 		return NULL;
 	}

@@ -53,14 +53,29 @@ hs_mheap hs_heap = {
 
 static hs_mutex init_lock = HS_MUTEX_INIT;
 
+/* Set while this thread runs mallocinit: a call back into the heap from inside
+ * it (atexit or pthread_atfork growing their tables with malloc) finds the heap
+ * usable already and must not wait for init_lock, which this thread holds. */
+static __thread int tls_initializing __attribute__((tls_model("initial-exec")));
 
-/* First use of the heap (Go's mallocinit + mheap.init). Idempotent. */
+static void fork_register(void);
+
+/*
+ * First use of the heap (Go's mallocinit + mheap.init). Idempotent.
+ *
+ * Every call that might allocate comes after the heap's structures and the
+ * mcache key exist: pthread_atfork and atexit (in fork_register and the tracer)
+ * may call malloc, and when this heap *is* malloc (the LD_PRELOAD shim) that
+ * call comes straight back here; tls_initializing lets it through, onto a heap
+ * that can already serve it. getenv never allocates.
+ */
 void hs_mallocinit(void)
 {
-	if (atomic_load_explicit(&hs_heap.inited, memory_order_acquire))
+	if (atomic_load_explicit(&hs_heap.inited, memory_order_acquire) || tls_initializing)
 		return;
 	hs_lock(&init_lock);
 	if (!atomic_load_explicit(&hs_heap.inited, memory_order_relaxed)) {
+		tls_initializing = 1;
 		if (hs_pagealloc_init(&hs_heap.pages, &hs_heap.lock, &hs_heap.meta_stat, 0) != 0)
 			hs_throw("mallocinit: cannot reserve page allocator metadata");
 		hs_fixalloc_init(&hs_heap.spanalloc, sizeof(hs_mspan), &hs_heap.meta_stat);
@@ -75,12 +90,158 @@ void hs_mallocinit(void)
 		hs_unlock(&hs_heap.lock);
 		atomic_store(&hs_heap.sweepgen, 4); /* so that sweepgen - 2 never wraps */
 		hs_heap_read_env();
-		hs_trace_init_from_env();
 		if (pthread_key_create(&hs_heap.mcache_key, hs_mcache_thread_exit) != 0)
 			hs_throw("mallocinit: no thread-specific key for mcaches");
+		fork_register();
+		tls_initializing = 0;
 		atomic_store_explicit(&hs_heap.inited, 1, memory_order_release);
 	}
 	hs_unlock(&init_lock);
+}
+
+/*
+ * Fork. The child is a copy of one thread: every lock another thread held at
+ * the fork would stay held in it for ever, and the structure it protected would
+ * be half-changed. So the forking thread takes every heap lock first, in the
+ * lock order (core/heap.h), and holds them across fork():
+ *
+ *   sweeper_mu -> every mcentral lock (in class order) -> heap.lock
+ *              -> bits_lock -> scav.mu
+ *
+ * An mcentral lock and heap.lock are never held together anywhere else, so no
+ * thread can be holding heap.lock while it waits for an mcentral lock, and
+ * taking both here cannot deadlock; no thread takes two mcentral locks.
+ * While tracing, the tracer's own handlers (core/trace.c) take heap.lock and
+ * the tracer's order lock and emit proc_fork; pthread_atfork runs prepare
+ * handlers in the reverse order of registration and the others in order, so
+ * the heap registers two sets around the tracer's:
+ *
+ *   registered:  leaves (bits_lock, scav.mu), tracer (heap.lock, order), outer
+ *   prepare:     outer -> tracer -> leaves
+ *   parent/child: leaves -> tracer -> outer
+ *
+ * and outer takes heap.lock itself only when the tracer did not register
+ * (tracing off: its level is set exactly when it registers).
+ *
+ * Lock-free work in flight on other threads (an mcache refilling, a span being
+ * swept off its set, a run the scavenger took while it madvises) is frozen in
+ * the child as it was; it belongs to threads the child does not have, so the
+ * child never touches it again: their caches and spans stay allocated in the
+ * child, like their stacks. The child's background threads do not exist:
+ * the scavenger and the sweeper restart on demand (the tracer's sampler too),
+ * and their condition variables are new.
+ */
+static int fork_tracer_holds_heap_lock;
+
+/*
+ * ThreadSanitizer's deadlock detector follows at most 64 locks held by one
+ * thread at once, and the fork handlers hold about 140. Under TSan each
+ * mcentral lock is reported let go right after it is taken and taken again
+ * just before it really is let go; the locks are held exactly as without TSan.
+ */
+#if defined(__SANITIZE_THREAD__)
+#define HS_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define HS_TSAN 1
+#endif
+#endif
+#ifdef HS_TSAN
+#include <sanitizer/tsan_interface.h>
+static void tsan_hide(hs_mutex *l)
+{
+	__tsan_mutex_pre_unlock(&l->m, 0);
+	__tsan_mutex_post_unlock(&l->m, 0);
+}
+
+static void tsan_show(hs_mutex *l)
+{
+	__tsan_mutex_pre_lock(&l->m, 0);
+	__tsan_mutex_post_lock(&l->m, 0, 0);
+}
+#else
+static inline void tsan_hide(hs_mutex *l)
+{
+	(void)l;
+}
+
+static inline void tsan_show(hs_mutex *l)
+{
+	(void)l;
+}
+#endif
+
+static void fork_leaves_prepare(void)
+{
+	hs_lock(&hs_heap.bits_lock);
+	pthread_mutex_lock(&hs_heap.scav.mu);
+}
+
+static void fork_leaves_parent(void)
+{
+	pthread_mutex_unlock(&hs_heap.scav.mu);
+	hs_unlock(&hs_heap.bits_lock);
+}
+
+static void fork_leaves_child(void)
+{
+	pthread_mutex_init(&hs_heap.scav.mu, NULL);
+	pthread_cond_init(&hs_heap.scav.cv, NULL);
+	hs_mutex_init(&hs_heap.bits_lock);
+}
+
+static void fork_outer_prepare(void)
+{
+	pthread_mutex_lock(&hs_heap.sweeper_mu);
+	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
+		hs_lock(&hs_heap.central[i].lock);
+		tsan_hide(&hs_heap.central[i].lock);
+	}
+	if (!fork_tracer_holds_heap_lock)
+		hs_lock(&hs_heap.lock);
+}
+
+static void fork_outer_parent(void)
+{
+	if (!fork_tracer_holds_heap_lock)
+		hs_unlock(&hs_heap.lock);
+	for (unsigned i = HS_NUM_SPAN_CLASSES; i-- > 0;) {
+		tsan_show(&hs_heap.central[i].lock);
+		hs_unlock(&hs_heap.central[i].lock);
+	}
+	pthread_mutex_unlock(&hs_heap.sweeper_mu);
+}
+
+static void fork_outer_child(void)
+{
+	if (!fork_tracer_holds_heap_lock)
+		hs_unlock(&hs_heap.lock);
+	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
+		hs_mutex_init(&hs_heap.central[i].lock);
+	pthread_mutex_init(&hs_heap.sweeper_mu, NULL);
+	pthread_cond_init(&hs_heap.sweeper_cv, NULL);
+	hs_heap.sweeper_pending = 0;
+	hs_heap.scav.in_cycle = 0;
+	hs_heap.scav.wake = 0;
+#ifndef HS_TSAN
+	/* Started again on demand. (TSan cannot follow threads started after a
+	 * multi-threaded fork: under it the child sweeps only as it allocates and
+	 * releases memory only through hs_heap_scavenge_all.) */
+	hs_heap.sweeper_started = 0;
+	atomic_store(&hs_heap.scav.started, 0);
+#endif
+	hs_mutex_init(&init_lock);
+}
+
+/* Registers the fork handlers around the tracer's (see above). init_lock held. */
+static void fork_register(void)
+{
+	if (pthread_atfork(fork_leaves_prepare, fork_leaves_parent, fork_leaves_child) != 0)
+		hs_throw("mallocinit: cannot register fork handlers");
+	hs_trace_init_from_env();
+	fork_tracer_holds_heap_lock = atomic_load(&hs_trace_level) != HS_EVL_OFF;
+	if (pthread_atfork(fork_outer_prepare, fork_outer_parent, fork_outer_child) != 0)
+		hs_throw("mallocinit: cannot register fork handlers");
 }
 
 /* Reads the heap's settings from the environment (see heapscope.h). */

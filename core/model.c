@@ -24,7 +24,7 @@
 #include "sizeclasses.h"
 #include "trace.h"
 
-#define MAX_HEAPS 64
+#define MAX_HEAPS 1024 /* a shell script or a build starts many processes */
 #define MAX_FORKS 16 /* proc_fork snapshots awaiting their child's proc_start */
 
 typedef struct fork_snapshot {
@@ -94,9 +94,11 @@ hs_model_heap *hs_model_heap_at(hs_model *m, unsigned i)
 	return i < m->nheaps ? m->heaps[i] : NULL;
 }
 
+/* The newest heap of pid: a process that exec'd (or a pid reused) has an older
+ * heap of the same pid, ended. */
 hs_model_heap *hs_model_heap_of(hs_model *m, uint32_t pid)
 {
-	for (unsigned i = 0; i < m->nheaps; i++)
+	for (unsigned i = m->nheaps; i-- > 0;)
 		if (m->heaps[i]->pid == pid)
 			return m->heaps[i];
 	return NULL;
@@ -296,10 +298,14 @@ static fork_snapshot *find_fork(hs_model *m, uint64_t seq)
 	return NULL;
 }
 
+/* A second proc_start for a pid is a new heap: the process exec'd (the new
+ * image maps the ring again and starts from nothing) or the pid was reused. The
+ * old heap has ended, with or without its proc_end, and stays in the model. */
 static int add_heap(hs_model *m, const hs_event *e)
 {
-	if (hs_model_heap_of(m, e->pid) != NULL)
-		return diverge(m, e, "a second proc_start for pid %u", e->pid);
+	hs_model_heap *old = hs_model_heap_of(m, e->pid);
+	if (old != NULL)
+		old->ended = 1;
 	if (m->nheaps == MAX_HEAPS)
 		return diverge(m, e, "more than %d processes in one session", MAX_HEAPS);
 	hs_model_heap *h;

@@ -433,12 +433,14 @@ static void fork_prepare(void)
 {
 	hs_lock(&hs_heap.lock);
 	order_lock();
+	spin_lock(&tracer.bufs_lock);
 	tls_last_seq = 0;
 	HS_TRACE(proc_fork, tracer.pid);
 }
 
 static void fork_parent(void)
 {
+	spin_unlock(&tracer.bufs_lock);
 	order_unlock();
 	hs_unlock(&hs_heap.lock);
 }
@@ -451,6 +453,7 @@ static void fork_child(void)
 	atomic_fetch_add(&tracer.generation, 1);
 	atomic_store(&tracer.sampler_started, 0);
 	pthread_mutex_init(&tracer.sample_mu, NULL);
+	spin_unlock(&tracer.bufs_lock);
 	order_unlock();
 	hs_unlock(&hs_heap.lock);
 	HS_TRACE(proc_start, tracer.pid, ppid, (uint64_t)atomic_load(&hs_trace_level), fork_seq);

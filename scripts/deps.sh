@@ -9,7 +9,8 @@
 set -eu
 
 PACKAGES="gcc clang llvm make pkg-config libncurses-dev libsqlite3-dev libbpf-dev bpftool
-libelf-dev zlib1g-dev systemtap-sdt-dev libcmocka-dev tmux sqlite3 python3 time"
+libelf-dev zlib1g-dev systemtap-sdt-dev libcmocka-dev tmux sqlite3 python3 time
+perl git tcl gawk xz-utils"
 if [ "${1:-}" = bench ]; then
 	PACKAGES="$PACKAGES golang-1.19-go golang-1.19-src libjemalloc2 libmimalloc2.0
 libgoogle-perftools4"
