@@ -529,8 +529,7 @@ static void flush_chunks(chunk_queue *q)
 	static const struct {
 		char kind;
 		const char *what;
-	} kinds[] = { { '#', "every page allocated" }, { 'o', "every page free" },
-		      { ':', "every page free and scavenged" } };
+	} kinds[] = { { '#', "all allocated" }, { 'o', "all free" }, { ':', "all free, scavenged" } };
 	if (q->n != 0)
 		print_chunk_pair(q->pair, q->n);
 	q->n = 0;
@@ -544,7 +543,7 @@ static void flush_chunks(chunk_queue *q)
 	if (n == 1)
 		printf("      chunk %#lx: %s\n", (unsigned long)q->run_base, what);
 	else
-		printf("      chunks [%#lx, %#lx): %" PRIu64 " chunks, %s\n", (unsigned long)q->run_base,
+		printf("      chunks [%#lx, %#lx): %" PRIu64 " chunks %s\n", (unsigned long)q->run_base,
 		       (unsigned long)q->run_limit, n, what);
 	q->run_kind = 0;
 }

@@ -525,9 +525,36 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
  * allocator (Go's freeSpan / freeSpanLocked). The caller owns the span and nobody
  * can reach its objects. Takes heap.lock.
  */
+/*
+ * Large spans of at least this many pages go back to the OS as they are freed,
+ * as glibc unmaps a block above its mmap threshold (128 KiB) on free: programs
+ * that free a big buffer expect their resident memory to drop then, not when
+ * the scavenger's pacing gets to it. Smaller large spans are kept by the
+ * mcache's large cache for reuse first (core/mcache.c).
+ */
+#define RELEASE_ON_FREE_PAGES 16
+
+static void account_release(uintptr_t bytes);
+
+/* Frees a run whose memory was just released: chunk by chunk, as scav_range
+ * events (the model replays them as released frees). heap.lock held. */
+static void free_released_locked(uintptr_t base, uintptr_t npages)
+{
+	while (npages > 0) {
+		uintptr_t k = HS_PALLOC_CHUNK_PAGES - hs_chunk_page_index(base);
+		if (k > npages)
+			k = npages;
+		HS_TRACE(scav_range, base, k);
+		hs_pagealloc_free_released(&hs_heap.pages, base, k);
+		base += k << HS_PAGE_SHIFT;
+		npages -= k;
+	}
+}
+
 void hs_mheap_free_span(hs_mspan *s)
 {
 	uintptr_t base = s->start_addr, npages = s->npages;
+	int release = hs_span_class_size(s->spanclass) == 0 && npages >= RELEASE_ON_FREE_PAGES;
 	hs_heap_arena *ha = hs_arena_of(base);
 	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
 
@@ -547,9 +574,19 @@ void hs_mheap_free_span(hs_mspan *s)
 		atomic_fetch_add_explicit(&hs_heap.spans_released, 1, memory_order_relaxed);
 
 	hs_span_release_bits(s);
+	/* Nobody can reach the pages: release them before taking the lock. */
+	if (release)
+		hs_sys_unused((void *)base, npages << HS_PAGE_SHIFT, hs_heap.pages.release_lazy);
 	hs_lock(&hs_heap.lock);
-	HS_TRACE(page_free, base, npages);
-	hs_pagealloc_free(&hs_heap.pages, base, npages, 0);
+	if (release) {
+		/* Accounted before the lock drops: an allocation that takes these
+		 * pages at once subtracts them from released again. */
+		free_released_locked(base, npages);
+		account_release(npages << HS_PAGE_SHIFT);
+	} else {
+		HS_TRACE(page_free, base, npages);
+		hs_pagealloc_free(&hs_heap.pages, base, npages, 0);
+	}
 	s->next = hs_heap.free_mspans;
 	hs_heap.free_mspans = s;
 	hs_unlock(&hs_heap.lock);
