@@ -8,6 +8,8 @@
 
 #include <stdint.h>
 
+#include "store.h"
+
 #define HS_VERSION "0.1.0"
 
 /* Exit statuses: 0 success, 1 the command ran and found a problem, 2 bad usage or input. */
@@ -19,6 +21,11 @@ __attribute__((noreturn, format(printf, 1, 2))) void hs_cli_usage_error(const ch
 /* Parses an unsigned integer option value (decimal or 0x hex) in [min, max], or
  * exits with a message naming the option. */
 uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, uint64_t max);
+
+/* cli/session.c: FILE opened read-only, or exit 2 with one line; with a
+ * session (-1: the file's last, written back) and its row in *info. */
+hs_store *hs_cli_open_store(const char *file);
+hs_store *hs_cli_open_session(const char *file, int64_t *session, hs_session_info *info);
 
 int hs_cmd_demo(int argc, char **argv);
 int hs_cmd_diff(int argc, char **argv);

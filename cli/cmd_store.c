@@ -61,15 +61,6 @@ static int deny_attach(void *arg, int action, const char *a, const char *b, cons
 	return SQLITE_OK;
 }
 
-static hs_store *open_readonly(const char *file)
-{
-	char err[512];
-	hs_store *st;
-	if (hs_store_open(file, HS_STORE_READONLY, &st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", file, err);
-	return st;
-}
-
 /* Terminal columns of a UTF-8 string, counting each code point as one. */
 static size_t text_width(const char *s)
 {
@@ -206,7 +197,7 @@ int hs_cmd_sessions(int argc, char **argv)
 	if (file == NULL)
 		hs_cli_usage_error("sessions: which FILE? (see 'heapscope sessions --help')");
 
-	hs_store *st = open_readonly(file);
+	hs_store *st = hs_cli_open_store(file);
 	session_rows rows = { 0 };
 	if (hs_store_sessions(st, collect_session, &rows) != 0)
 		hs_cli_usage_error("%s: %s", file, hs_store_error(st));
@@ -577,7 +568,7 @@ int hs_cmd_query(int argc, char **argv)
 		hs_cli_usage_error("query: --csv and --json exclude each other");
 	format = csv ? OUT_CSV : json ? OUT_JSON : OUT_TABLE;
 
-	hs_store *store = open_readonly(file);
+	hs_store *store = hs_cli_open_store(file);
 	sqlite3 *db = hs_store_db(store);
 	int attach = 0;
 	sqlite3_set_authorizer(db, deny_attach, &attach);

@@ -362,9 +362,7 @@ static void parse_spec(const char *arg, side *s, char *path, size_t len)
 static void compute(side *s)
 {
 	char err[512];
-	hs_store *st;
-	if (hs_store_open(s->file, HS_STORE_READONLY, &st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", s->file, err);
+	hs_store *st = hs_cli_open_store(s->file);
 	if (hs_metrics_compute(st, s->session, &s->m, err, sizeof err) != 0)
 		hs_cli_usage_error("%s: %s", s->file, err);
 	hs_store_close(st);

@@ -817,9 +817,7 @@ int hs_cmd_report(int argc, char **argv)
 		hs_cli_usage_error("report: -o %s would overwrite the session file", out);
 
 	char err[512];
-	hs_store *st;
-	if (hs_store_open(file, HS_STORE_READONLY, &st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", file, err);
+	hs_store *st = hs_cli_open_store(file);
 	hs_metrics m;
 	if (hs_metrics_compute(st, session, &m, err, sizeof err) != 0)
 		hs_cli_usage_error("%s: %s", file, err);

@@ -168,34 +168,6 @@ static point parse_at(const char *v)
 	return p;
 }
 
-static int last_session(const hs_session_info *info, void *arg)
-{
-	*(int64_t *)arg = info->id;
-	return 0;
-}
-
-/* The first and last seq the session holds: 0, or 1 for a session with no
- * event. event_ranges is the map store/schema.c describes: one row per commit,
- * keyed by (session, first_seq), so both ends are one index probe each. */
-static int session_bounds(hs_store *st, int64_t session, uint64_t *first, uint64_t *last)
-{
-	sqlite3_stmt *q;
-	if (sqlite3_prepare_v2(hs_store_db(st),
-			       "SELECT (SELECT first_seq FROM event_ranges WHERE session = ?1 ORDER BY first_seq LIMIT 1),"
-			       " (SELECT last_seq FROM event_ranges WHERE session = ?1 ORDER BY first_seq DESC LIMIT 1)",
-			       -1, &q, NULL) != SQLITE_OK)
-		return -1;
-	sqlite3_bind_int64(q, 1, session);
-	int rc = sqlite3_step(q), r = -1;
-	if (rc == SQLITE_ROW) {
-		r = sqlite3_column_type(q, 0) == SQLITE_NULL || sqlite3_column_type(q, 1) == SQLITE_NULL;
-		*first = (uint64_t)sqlite3_column_int64(q, 0);
-		*last = (uint64_t)sqlite3_column_int64(q, 1);
-	}
-	sqlite3_finalize(q);
-	return r;
-}
-
 /* The first event with seq >= seq: 0, 1 if there is none, -1 on error. */
 static int event_from(hs_store *st, int64_t session, uint64_t seq, hs_event *e)
 {
@@ -681,19 +653,11 @@ int hs_cmd_state(int argc, char **argv)
 		at = parse_at(o.at);
 
 	char err[512];
-	hs_store *st;
-	if (hs_store_open(o.file, HS_STORE_READONLY, &st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", o.file, err);
-	if (o.session < 0 && hs_store_sessions(st, last_session, &o.session) != 0)
-		store_fail(o.file, st);
-	if (o.session < 0)
-		hs_cli_usage_error("%s: no session in the file", o.file);
 	hs_session_info info;
-	if (hs_store_session_get(st, o.session, &info) != 0)
-		hs_cli_usage_error("state: %s", hs_store_error(st));
+	hs_store *st = hs_cli_open_session(o.file, &o.session, &info);
 
 	uint64_t first, last;
-	int r = session_bounds(st, o.session, &first, &last);
+	int r = hs_store_session_bounds(st, o.session, &first, &last);
 	if (r < 0)
 		hs_cli_usage_error("%s: %s", o.file, sqlite3_errmsg(hs_store_db(st)));
 	if (r > 0)

@@ -23,12 +23,6 @@ static void usage(FILE *f)
 		   "The session defaults to the file's last one.\n");
 }
 
-static int last_session(const hs_session_info *info, void *arg)
-{
-	*(int64_t *)arg = info->id;
-	return 0;
-}
-
 static void print_event(const hs_event *e)
 {
 	const hs_event_info *info = hs_event_lookup(e->kind);
@@ -61,15 +55,8 @@ int hs_cmd_verify(int argc, char **argv)
 	if (file == NULL)
 		hs_cli_usage_error("verify: which FILE? (see 'heapscope verify --help')");
 
-	char err[256];
-	hs_store *st;
-	if (hs_store_open(file, HS_STORE_READONLY, &st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", file, err);
-	if (session < 0 && hs_store_sessions(st, last_session, &session) != 0)
-		hs_cli_usage_error("%s: %s", file, hs_store_error(st));
 	hs_session_info info;
-	if (session < 0 || hs_store_session_get(st, session, &info) != 0)
-		hs_cli_usage_error("%s: no session %" PRId64, file, session);
+	hs_store *st = hs_cli_open_session(file, &session, &info);
 
 	hs_source *src;
 	if (hs_source_open(st, session, 0, &src) != 0)

@@ -21,8 +21,8 @@
  * controller follows it: every POLL_NS it reopens the source (a source sees
  * what was committed when it opened) and applies what is new.
  *
- * Times for `g 2.5s`: the largest seq whose ts is at most first_ts + 2.5 s,
- * found by bisection over sources opened at a seq (ts follows seq closely).
+ * Times for `g 2.5s`: the last event at or before first_ts + 2.5 s, from the
+ * store's time lookup (hs_store_seq_at_time: the samples bracket it).
  *
  * Bad input (no such file, not a session file, no such session, a bad option)
  * is one line on stderr and exit status 2, before the screen is touched.
@@ -168,12 +168,6 @@ static int event_at(player *p, uint64_t seq, hs_event *e)
 	return r;
 }
 
-static int last_session(const hs_session_info *info, void *arg)
-{
-	*(int64_t *)arg = info->id;
-	return 0;
-}
-
 static void copy_info(player *p, const hs_session_info *info)
 {
 	p->info = *info;
@@ -197,38 +191,11 @@ static int bounds(player *p)
 	p->empty = 0;
 	p->first_seq = e.seq;
 	p->first_ts = e.ts;
-	uint64_t guess = p->info.nevents > 0 ? p->first_seq + p->info.nevents - 1 : p->first_seq;
-	if (guess < p->last_seq)
-		guess = p->last_seq;
-	hs_source *s;
-	if (hs_source_open(p->st, p->session, guess, &s) != 0)
+	uint64_t first, last;
+	if (hs_store_session_bounds(p->st, p->session, &first, &last) != 0 || event_at(p, last, &e) != 1)
 		return -1;
-	int found = 0;
-	while ((r = hs_source_next(s, &e)) == 1) {
-		p->last_seq = e.seq;
-		p->last_ts = e.ts;
-		found = 1;
-	}
-	hs_source_close(s);
-	if (r < 0)
-		return -1;
-	if (!found) {
-		/* Fewer stored than counted: bisect for the last seq that has an event. */
-		uint64_t lo = p->first_seq, hi = guess;
-		while (lo < hi) {
-			uint64_t mid = lo + (hi - lo + 1) / 2;
-			if ((r = event_at(p, mid, &e)) < 0)
-				return -1;
-			if (r == 1)
-				lo = mid;
-			else
-				hi = mid - 1;
-		}
-		if (event_at(p, lo, &e) != 1)
-			return -1;
-		p->last_seq = e.seq;
-		p->last_ts = e.ts;
-	}
+	p->last_seq = e.seq;
+	p->last_ts = e.ts;
 	return 0;
 }
 
@@ -365,21 +332,16 @@ static void seek_time(player *p, uint64_t ns)
 {
 	if (p->empty)
 		return;
-	uint64_t want = p->first_ts + ns, lo = p->first_seq, hi = p->last_seq;
+	uint64_t seq;
 	hs_event e;
-	while (lo < hi) {
-		uint64_t mid = lo + (hi - lo + 1) / 2;
-		int r = event_at(p, mid, &e);
-		if (r < 0) {
-			fail(p, "seeking");
-			return;
-		}
-		if (r == 1 && e.ts <= want)
-			lo = e.seq > mid ? e.seq : mid;
-		else
-			hi = mid - 1;
+	if (hs_store_seq_at_time(p->st, p->session, ns, &seq) != 0 || event_at(p, seq, &e) != 1) {
+		fail(p, "seeking");
+		return;
 	}
-	seek_seq(p, lo);
+	/* The last event at or before the time, not the first after it. */
+	if (e.ts > p->first_ts + ns && seq > p->first_seq)
+		seq--;
+	seek_seq(p, seq);
 }
 
 static void step(player *p, int64_t delta)
@@ -534,17 +496,9 @@ static void fill_replay(player *p, hs_tui_replay *r)
 
 static void open_session(const view_opts *o, player *p)
 {
-	char err[256];
-	if (hs_store_open(o->file, HS_STORE_READONLY, &p->st, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", o->file, err);
-	p->session = o->session;
-	if (p->session < 0 && hs_store_sessions(p->st, last_session, &p->session) != 0)
-		hs_cli_usage_error("%s: %s", o->file, hs_store_error(p->st));
 	hs_session_info info;
-	if (p->session < 0)
-		hs_cli_usage_error("%s: no session in the file", o->file);
-	if (hs_store_session_get(p->st, p->session, &info) != 0)
-		hs_cli_usage_error("%s: no session %" PRId64, o->file, p->session);
+	p->session = o->session;
+	p->st = hs_cli_open_session(o->file, &p->session, &info);
 	copy_info(p, &info);
 	snprintf(p->title, sizeof p->title, "%s session %" PRId64 " (%s)", o->file, p->session,
 		 info.command != NULL ? info.command : "?");

@@ -213,18 +213,12 @@ static int fail(char *err, size_t errlen, const char *fmt, const char *what)
 	return -1;
 }
 
-static int last_cb(const hs_session_info *info, void *arg)
-{
-	*(int64_t *)arg = info->id;
-	return 0;
-}
-
 int hs_metrics_last_session(hs_store *st, int64_t *id, char *err, size_t errlen)
 {
-	*id = -1;
-	if (hs_store_sessions(st, last_cb, id) != 0)
+	int r = hs_store_last_session(st, id);
+	if (r < 0)
 		return fail(err, errlen, "%s", hs_store_error(st));
-	if (*id < 0)
+	if (r > 0)
 		return fail(err, errlen, "%s", "the file holds no session");
 	return 0;
 }

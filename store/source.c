@@ -160,6 +160,40 @@ static int keep_strings(hs_store *s, hs_session_info *info)
 	return 0;
 }
 
+static int last_cb(const hs_session_info *info, void *arg)
+{
+	*(int64_t *)arg = info->id;
+	return 0;
+}
+
+int hs_store_last_session(hs_store *s, int64_t *id)
+{
+	*id = -1;
+	if (hs_store_sessions(s, last_cb, id) != 0)
+		return -1;
+	return *id < 0;
+}
+
+/* event_ranges is keyed by (session, first_seq): both ends are one index probe each. */
+int hs_store_session_bounds(hs_store *s, int64_t session, uint64_t *first, uint64_t *last)
+{
+	sqlite3_stmt *q;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT (SELECT first_seq FROM event_ranges WHERE session = ?1 ORDER BY first_seq LIMIT 1),"
+			       " (SELECT last_seq FROM event_ranges WHERE session = ?1 ORDER BY first_seq DESC LIMIT 1)",
+			       -1, &q, NULL) != SQLITE_OK)
+		return -1;
+	sqlite3_bind_int64(q, 1, session);
+	int rc = sqlite3_step(q), r = -1;
+	if (rc == SQLITE_ROW) {
+		r = sqlite3_column_type(q, 0) == SQLITE_NULL || sqlite3_column_type(q, 1) == SQLITE_NULL;
+		*first = (uint64_t)sqlite3_column_int64(q, 0);
+		*last = (uint64_t)sqlite3_column_int64(q, 1);
+	}
+	sqlite3_finalize(q);
+	return r;
+}
+
 int hs_store_session_get(hs_store *s, int64_t id, hs_session_info *out)
 {
 	sqlite3_stmt *st;

@@ -116,6 +116,11 @@ int hs_store_session_end(hs_store *s, const hs_session_info *info);
  * fn returns 0 to go on; any other value stops the listing and is returned.
  */
 int hs_store_sessions(hs_store *s, int (*fn)(const hs_session_info *, void *), void *arg);
+/* The first and last seq the session holds (committed so far): 0, 1 for a
+ * session with no event, -1 on error. */
+int hs_store_session_bounds(hs_store *s, int64_t session, uint64_t *first, uint64_t *last);
+/* The id of the file's last session: 0 with *id, 1 if the file holds none, -1 on error. */
+int hs_store_last_session(hs_store *s, int64_t *id);
 /* The session id, as the listing reports it; -1 with "no session N in FILE" if
  * there is none. The strings stay valid until the next call or hs_store_close. */
 int hs_store_session_get(hs_store *s, int64_t id, hs_session_info *out);

@@ -126,8 +126,10 @@ hs_store_writer *hs_store_writer_start(hs_store *s, int64_t session)
 
 int hs_store_writer_append(hs_store_writer *w, const hs_event *ev, size_t n)
 {
-	if (n == 0 || hs_store_writer_failed(w))
-		return hs_store_writer_failed(w) ? -1 : 0;
+	if (hs_store_writer_failed(w))
+		return -1;
+	if (n == 0)
+		return 0;
 	item it = { .ev = malloc(n * sizeof *ev), .n = n };
 	if (it.ev == NULL)
 		return -1;

@@ -48,8 +48,10 @@ static int setup(void **state)
 	fixture *f = calloc(1, sizeof *f);
 	if (f == NULL)
 		return -1;
-	strcpy(f->dir, "/tmp/hs_store_test_XXXXXX");
-	if (mkdtemp(f->dir) == NULL)
+	/* A template mkdtemp fills in, under $TMPDIR as other tools would. */
+	const char *tmp = getenv("TMPDIR");
+	int n = snprintf(f->dir, sizeof f->dir, "%s/hs_store_test_XXXXXX", tmp != NULL && *tmp != '\0' ? tmp : "/tmp");
+	if (n < 0 || (size_t)n >= sizeof f->dir || mkdtemp(f->dir) == NULL)
 		return -1;
 	snprintf(f->path, sizeof f->path, "%s/s.db", f->dir);
 	*state = f;
