@@ -263,20 +263,10 @@ static void draw_info(hs_tui *t, const hs_palloc_data *d, int y, int x, int w, i
 
 static void draw_legend(hs_tui *t, int y, int x, int w)
 {
-	static const struct {
-		int g, c;
-		const char *text;
-	} items[] = { { HS_G_PG_ALLOC, HS_C_ALLOC, "allocated" },	{ HS_G_PG_FREE, HS_C_FREE, "free" },
+	static const hs_tui_legend_item items[] = { { HS_G_PG_ALLOC, HS_C_ALLOC, "allocated" },	{ HS_G_PG_FREE, HS_C_FREE, "free" },
 		      { HS_G_PG_SCAV, HS_C_SCAV, "free+scavenged" },	{ HS_G_PG_BAD, HS_C_BAD, "alloc+scav" },
 		      { HS_G_PG_SEARCH, HS_C_SEARCH, "searchAddr" } };
-	int cx = x;
-	for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-		int need = 2 + (int)strlen(items[i].text) + 2;
-		if (cx + need > x + w)
-			break;
-		hs_tui_glyph(t, y, cx, items[i].g, hs_tui_attr(t, items[i].c));
-		cx += 2 + hs_tui_text(t, y, cx + 2, need, hs_tui_attr(t, HS_C_DIM), items[i].text) + 2;
-	}
+	hs_tui_legend(t, y, x, w, items, sizeof items / sizeof items[0]);
 }
 
 void hs_tui_chunk_draw(hs_tui *t, hs_tui_rect r)

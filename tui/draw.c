@@ -134,6 +134,18 @@ void hs_tui_glyphs(hs_tui *t, int y, int x, int g, int n, int attr)
 		hs_tui_glyph(t, y, x + i, g, attr);
 }
 
+void hs_tui_legend(hs_tui *t, int y, int x, int w, const hs_tui_legend_item *items, size_t n)
+{
+	int cx = x;
+	for (size_t i = 0; i < n; i++) {
+		int need = 2 + (int)strlen(items[i].text) + 2;
+		if (cx + need > x + w)
+			break;
+		hs_tui_glyph(t, y, cx, items[i].g, hs_tui_attr(t, items[i].c));
+		cx += 2 + hs_tui_text(t, y, cx + 2, need, hs_tui_attr(t, HS_C_DIM), items[i].text) + 2;
+	}
+}
+
 int hs_tui_text(hs_tui *t, int y, int x, int w, int attr, const char *s)
 {
 	if (y < 0 || y >= t->rows || x >= t->cols || w <= 0)

@@ -371,21 +371,11 @@ static void draw_cursor_info(hs_tui *t, const row_ctx *c, int y, int w)
 
 static void draw_legend(hs_tui *t, int y, int x, int w)
 {
-	static const struct {
-		int g, c;
-		const char *text;
-	} items[] = { { HS_G_SH_FULL, HS_C_FULL, "full" },	{ HS_G_SH_Q1, HS_C_LOW, "<1/4" },
+	static const hs_tui_legend_item items[] = { { HS_G_SH_FULL, HS_C_FULL, "full" },	{ HS_G_SH_Q1, HS_C_LOW, "<1/4" },
 		      { HS_G_SH_Q2, HS_C_MID, "<1/2" },		{ HS_G_SH_Q3, HS_C_HIGH, "<all" },
 		      { HS_G_SH_FREE, HS_C_FREE, "free" },	{ HS_G_MARK_START, HS_C_FREE, "starts free" },
 		      { HS_G_MARK_END, HS_C_FREE, "ends free" }, { HS_G_SEP, HS_C_DIM, "gap" } };
-	int cx = x;
-	for (size_t i = 0; i < sizeof items / sizeof items[0]; i++) {
-		int need = 2 + (int)strlen(items[i].text) + 2;
-		if (cx + need > x + w)
-			break;
-		hs_tui_glyph(t, y, cx, items[i].g, hs_tui_attr(t, items[i].c));
-		cx += 2 + hs_tui_text(t, y, cx + 2, need, hs_tui_attr(t, HS_C_DIM), items[i].text) + 2;
-	}
+	hs_tui_legend(t, y, x, w, items, sizeof items / sizeof items[0]);
 }
 
 void hs_tui_summary_draw(hs_tui *t, hs_tui_rect r)

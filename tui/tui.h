@@ -484,6 +484,12 @@ int hs_tui_attr(const hs_tui *t, int c);
 int hs_tui_class_attr(const hs_tui *t, unsigned sizeclass);
 void hs_tui_glyph(hs_tui *t, int y, int x, int g, int attr);
 void hs_tui_glyphs(hs_tui *t, int y, int x, int g, int n, int attr);
+/* A legend line: each item's glyph in its colour and its text, as many as fit in w. */
+typedef struct hs_tui_legend_item {
+	int g, c;
+	const char *text;
+} hs_tui_legend_item;
+void hs_tui_legend(hs_tui *t, int y, int x, int w, const hs_tui_legend_item *items, size_t n);
 /* Text clipped to w columns (ASCII only); returns the columns written. */
 int hs_tui_text(hs_tui *t, int y, int x, int w, int attr, const char *s);
 __attribute__((format(printf, 6, 7))) int hs_tui_printf(hs_tui *t, int y, int x, int w, int attr,
