@@ -267,12 +267,14 @@ __attribute__((noinline)) static void free_slow(void *p)
 			return;
 		}
 		s->local_free[w] |= bit;
+		HS_TRACE(free, (uintptr_t)p);
 		return;
 	}
 	if (atomic_fetch_or_explicit(&s->free_bits[w], bit, memory_order_release) & bit) {
 		bad_free(p, s, "double free");
 		return;
 	}
+	HS_TRACE(free, (uintptr_t)p);
 	if (large) {
 		hs_stat_inc(&c->stats.large_frees);
 		if (!hs_mcache_keep_large(c, s))
@@ -332,8 +334,6 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 void hs_free(void *p)
 {
 	uintptr_t a = (uintptr_t)p;
-	if (HS_TRACE_ON(free) && p != NULL)
-		HS_TRACE(free, a);
 	hs_mspan *s = hs_span_of(a);
 	hs_mcache *c = hs_tls_mcache;
 	if (__builtin_expect(s != NULL && c != NULL, 1) &&
@@ -346,6 +346,7 @@ void hs_free(void *p)
 		if (a < s->limit && s->start_addr + idx * s->elemsize == a &&
 		    (idx < fi || (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
 		    !((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit)) {
+			HS_TRACE(free, a); /* the free event: only for a free the heap accepts */
 			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0)) {
 				free_from_exhausted(c, s, idx);
 			} else {
