@@ -20,7 +20,7 @@ V ?= 0
 Q := $(if $(filter 1,$(V)),,@)
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
-BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -Istore -Icli -Itui -MMD -MP
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -g -fPIC $(WARN) -Iinclude -Icore -Istore -Icli -Itui -Iprobes -MMD -MP
 OPT ?= -O2
 CFLAGS ?=
 SAN ?=
@@ -45,6 +45,14 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c \
 	core/events.c core/ring.c core/trace.c core/model.c
 CLI_SRCS := $(wildcard cli/*.c)
+# The eBPF transport (probes/): the BPF program, built with clang for the BPF
+# target, embedded in a libbpf skeleton that probes/bpf.c includes.
+PROBES_SRCS := probes/bpf.c
+LDLIBS_BPF := -lbpf -lelf -lz
+BPF_CLANG ?= clang
+BPF_ARCH := $(if $(filter aarch64,$(shell uname -m)),arm64,x86)
+BPF_CFLAGS := -g -O2 -target bpf -ffreestanding -D__TARGET_ARCH_$(BPF_ARCH) -Iinclude \
+	-idirafter /usr/include/$(shell gcc -dumpmachine 2>/dev/null)
 # The store (SQLite) links into the CLI and into the tests named test_store*.
 STORE_SRCS := $(wildcard store/*.c)
 STORE_TESTS := $(notdir $(basename $(wildcard tests/unit/test_store*.c)))
@@ -135,11 +143,28 @@ $(BUILD)/lib/libheapscope-preload.so: $(addprefix $(BUILD)/rel/,$(SHIM_SRCS:.c=.
 	$(Q)$(CC) -shared -fPIC -o $@ $(filter %.o,$^) $(BUILD)/lib/libheapscope.a -Wl,--exclude-libs,ALL \
 		$(LDLIBS_CORE)
 
-$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o) $(TUI_SRCS:.c=.o)) \
-		$(BUILD)/lib/libheapscope.a
+# The BPF object (clang's BPF target; bpftool links it, which also checks its
+# BTF) and the skeleton that embeds it.
+$(BUILD)/probes/heapscope.bpf.o: probes/heapscope.bpf.c include/heapscope/events.h
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  BPF $<")
+	$(Q)$(BPF_CLANG) $(BPF_CFLAGS) -c -o $(@:.o=.tmp.o) $<
+	$(Q)bpftool gen object $@ $(@:.o=.tmp.o)
+	$(Q)rm -f $(@:.o=.tmp.o)
+
+$(BUILD)/probes/heapscope.skel.h: $(BUILD)/probes/heapscope.bpf.o
+	$(Q)bpftool gen skeleton $< name heapscope_bpf > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/rel/probes/%.o: probes/%.c $(BUILD)/probes/heapscope.skel.h
+	@mkdir -p $(@D)
+	$(if $(Q),@echo "  CC $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -DHS_DEBUG=0 -Iprobes -I$(BUILD)/probes -c -o $@ $<
+
+$(BUILD)/bin/heapscope: $(addprefix $(BUILD)/rel/,$(CLI_SRCS:.c=.o) $(STORE_SRCS:.c=.o) $(TUI_SRCS:.c=.o) \
+		$(PROBES_SRCS:.c=.o)) $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)
 	$(if $(Q),@echo "  LD $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_TUI) $(LDLIBS_STORE) $(LDLIBS_CORE)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $^ $(LDLIBS_TUI) $(LDLIBS_STORE) $(LDLIBS_BPF) $(LDLIBS_CORE)
 
 $(BUILD)/bin/bench_pagealloc: $(BUILD)/rel/bench/bench_pagealloc.o $(BUILD)/lib/libheapscope.a
 	@mkdir -p $(@D)

@@ -27,6 +27,7 @@ uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, u
 hs_store *hs_cli_open_store(const char *file);
 hs_store *hs_cli_open_session(const char *file, int64_t *session, hs_session_info *info);
 
+int hs_cmd_attach(int argc, char **argv);
 int hs_cmd_demo(int argc, char **argv);
 int hs_cmd_diff(int argc, char **argv);
 int hs_cmd_sessions(int argc, char **argv);

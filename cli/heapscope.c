@@ -24,6 +24,7 @@ static const command commands[] = {
 	{ "report", hs_cmd_report, "sum up a session: peaks, growth, fragmentation, where RSS goes" },
 	{ "diff", hs_cmd_diff, "compare two sessions: the largest relative changes first" },
 	{ "run", hs_cmd_run, "run a workload on the traced heap and record its events" },
+	{ "attach", hs_cmd_attach, "record a process already running on heapscope's heap (eBPF)" },
 	{ "state", hs_cmd_state, "the heap's metadata at any point of a recorded session, as text" },
 	{ "verify", hs_cmd_verify, "replay a recorded session into the model and check it" },
 	{ "view", hs_cmd_view, "open a recorded session in the TUI (replay, seek, follow)" },

@@ -110,6 +110,7 @@ typedef struct hs_mspan {
 	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
 	struct hs_span_list *list;    /* the set holding the span, or NULL */
 	uintptr_t npages;
+	uint8_t traced;		      /* the trace stream has seen it alive; tracer's order lock */
 } __attribute__((aligned(64))) hs_mspan;
 
 _Static_assert(offsetof(hs_mspan, free_bits) == 64, "hs_free's fields fill the span's first cache line");

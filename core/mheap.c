@@ -406,6 +406,28 @@ int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages)
 	return need;
 }
 
+/*
+ * Sets a span's state. While someone traces, the state and its span_alloc or
+ * span_free event change together under the tracer's order lock
+ * (hs_trace_span_state). Otherwise a plain store, then a full fence and a
+ * second look at the probe: a tracer attaching meanwhile raises the semaphore
+ * before its snapshot reads the span states, so either the snapshot sees this
+ * store or this thread sees the semaphore and emits (Dekker's pattern).
+ */
+static void span_set_state(hs_mspan *s, unsigned state)
+{
+	int on = state == HS_MSPAN_IN_USE ? HS_TRACE_ON(span_alloc) : HS_TRACE_ON(span_free);
+	if (!on) {
+		atomic_store_explicit(&s->state, (uint8_t)state, memory_order_release);
+#ifndef HS_NO_TRACE
+		atomic_thread_fence(memory_order_seq_cst);
+		on = state == HS_MSPAN_IN_USE ? HS_TRACE_ON(span_alloc) : HS_TRACE_ON(span_free);
+#endif
+	}
+	if (on)
+		hs_trace_span_state(s, state);
+}
+
 /* Publishes s as the owner of its pages (Go's initSpan + setSpans). */
 static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_class sc)
 {
@@ -414,7 +436,7 @@ static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_cla
 	s->needzero = (uint8_t)hs_mheap_alloc_needs_zero(base, npages);
 	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen), memory_order_relaxed);
 	hs_span_init_objects(s, sc);
-	atomic_store_explicit(&s->state, HS_MSPAN_IN_USE, memory_order_release);
+	span_set_state(s, HS_MSPAN_IN_USE);
 
 	hs_heap_arena *ha = hs_arena_of(base);
 	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
@@ -425,8 +447,6 @@ static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_cla
 		atomic_store_explicit(&hs_arena_of(a)->spans[(a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA], s,
 				      memory_order_release);
 	}
-	if (HS_TRACE_ON(span_alloc))
-		hs_trace_span(HS_EV_SPAN_ALLOC, base, npages, sc, HS_EV_SPAN_IN_USE);
 }
 
 /* Accounts for pages handed out (scav bytes of them come back from the OS) and
@@ -558,9 +578,7 @@ void hs_mheap_free_span(hs_mspan *s)
 	hs_heap_arena *ha = hs_arena_of(base);
 	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
 
-	if (HS_TRACE_ON(span_free))
-		hs_trace_span(HS_EV_SPAN_FREE, base, npages, s->spanclass, HS_EV_SPAN_DEAD);
-	atomic_store_explicit(&s->state, HS_MSPAN_DEAD, memory_order_release);
+	span_set_state(s, HS_MSPAN_DEAD);
 	for (uintptr_t p = 0; p < npages; p++) {
 		uintptr_t a = base + (p << HS_PAGE_SHIFT);
 		atomic_store_explicit(&hs_arena_of(a)->spans[(a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA], NULL,

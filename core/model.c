@@ -6,9 +6,19 @@
  * A page range must lie inside one in-use range of the replica; a free must
  * find its pages allocated, an allocation at a chosen base must find them free.
  *
- * Sequence numbers must increase; they may skip (a lossy transport), and the
- * model carries on: a skipped heap-level event shows up as a divergence at the
- * next event that depends on it or at the next digest, never as a crash.
+ * Sequence numbers must increase; they may skip (a lossy transport, or a
+ * producer killed mid-write). Every transport numbers events densely, so a
+ * skip means events were lost: the model marks the first event after the
+ * first skip as the point from which it can no longer be trusted
+ * (hs_model_untrusted_seq) and carries on. A lost heap-level event shows up as
+ * a divergence at the next event that depends on it or at the next digest,
+ * never as a crash.
+ *
+ * Snapshots (snap_begin ... snap_end, taken by a process when an eBPF tracer
+ * attaches) start the process's replica afresh: the grown ranges, then each
+ * 64-page group's allocated and scavenged bits, rebuilt through the page
+ * allocator's own operations (so summaries and the scavenger index follow),
+ * then the live spans; snap_end checks the counts.
  *
  * Memory: the model runs in the recorder and the readers, never in a traced
  * process, so it uses the C library's malloc for its own tables; the replica
@@ -39,6 +49,7 @@ struct hs_model {
 	fork_snapshot forks[MAX_FORKS];
 	unsigned next_fork;
 	uint64_t nevents, last_seq, ndigests;
+	uint64_t untrusted_seq, skipped; /* the first event after lost ones; how many were lost */
 	int failed;
 	uint64_t fail_seq;
 	char error[320];
@@ -112,6 +123,25 @@ uint64_t hs_model_events(const hs_model *m)
 uint64_t hs_model_last_seq(const hs_model *m)
 {
 	return m->last_seq;
+}
+
+uint64_t hs_model_untrusted_seq(const hs_model *m)
+{
+	return m->untrusted_seq;
+}
+
+uint64_t hs_model_skipped(const hs_model *m)
+{
+	return m->skipped;
+}
+
+void hs_model_note_loss(hs_model *m, uint64_t n)
+{
+	if (n == 0)
+		return;
+	if (m->untrusted_seq == 0)
+		m->untrusted_seq = m->last_seq + 1;
+	m->skipped += n;
 }
 
 uint64_t hs_model_digests(const hs_model *m)
@@ -489,6 +519,74 @@ static int digest(hs_model *m, hs_model_heap *h, const hs_event *e)
 	return 0;
 }
 
+/* snap_begin: the process's heap from now on is the snapshot's; an older
+ * replica of the pid (begun before a loss, or by proc_start) has ended. */
+static int snap_begin(hs_model *m, const hs_event *e)
+{
+	hs_model_heap *old = hs_model_heap_of(m, e->pid);
+	if (old != NULL)
+		old->ended = 1;
+	if (m->nheaps == MAX_HEAPS)
+		return diverge(m, e, "more than %d processes in one session", MAX_HEAPS);
+	hs_model_heap *h = heap_new(e->pid, (uint32_t)e->arg[1]);
+	if (h == NULL)
+		return diverge(m, e, "out of memory for a replica heap");
+	h->snapshot = 1;
+	m->heaps[m->nheaps++] = h;
+	return 0;
+}
+
+/* Allocates (or frees) each run of set bits of w, 64 pages from base. */
+static void runs(hs_model_heap *h, uintptr_t base, uint64_t w, int alloc)
+{
+	for (unsigned i = 0; i < 64;) {
+		if (!(w >> i & 1)) {
+			i++;
+			continue;
+		}
+		unsigned j = i;
+		while (j < 64 && (w >> j & 1))
+			j++;
+		uintptr_t a = base + ((uintptr_t)i << HS_PAGE_SHIFT);
+		if (alloc)
+			hs_pagealloc_alloc_range(&h->pages, a, j - i);
+		else
+			hs_pagealloc_free(&h->pages, a, j - i, 0);
+		i = j;
+	}
+}
+
+/*
+ * snap_pages: a 64-page group, all free and scavenged since its snap_range,
+ * gets the heap's bits. Allocating a page clears its scavenged bit and freeing
+ * does not set it, so: allocate every page that is allocated or not
+ * scavenged, then free those of them that are free.
+ */
+static int snap_pages(hs_model *m, hs_model_heap *h, const hs_event *e)
+{
+	uint64_t base = e->arg[0], alloc = e->arg[1], scav = e->arg[2];
+	if (!h->snapshot || (base & (64 * HS_PAGE_SIZE - 1)) != 0 || (alloc & scav) != 0 ||
+	    !pages_all(h, base, 64, 0) || hs_page_bits_popcnt_range(&hs_pagealloc_chunk_of(&h->pages, hs_chunk_index((uintptr_t)base))->scavenged,
+				      hs_chunk_page_index((uintptr_t)base), 64) != 64)
+		return diverge(m, e, "not a fresh 64-page group, or allocated pages marked scavenged");
+	runs(h, (uintptr_t)base, alloc | ~scav, 1);
+	runs(h, (uintptr_t)base, ~alloc & ~scav, 0);
+	h->snap_groups++;
+	return 0;
+}
+
+static int snap_end(hs_model *m, hs_model_heap *h, const hs_event *e)
+{
+	if (!h->snapshot || e->arg[0] != h->pages.in_use.len || e->arg[1] != h->snap_groups ||
+	    e->arg[2] != h->nspans)
+		return diverge(m, e, "the snapshot sent %llu ranges, %llu groups, %llu spans; %zu, %llu, %zu arrived",
+			       (unsigned long long)e->arg[0], (unsigned long long)e->arg[1],
+			       (unsigned long long)e->arg[2], h->pages.in_use.len,
+			       (unsigned long long)h->snap_groups, h->nspans);
+	h->snapshot = 0;
+	return 0;
+}
+
 static int apply_heap(hs_model *m, hs_model_heap *h, const hs_event *e)
 {
 	const uint64_t *a = e->arg;
@@ -551,6 +649,14 @@ static int apply_heap(hs_model *m, hs_model_heap *h, const hs_event *e)
 		return 0;
 	case HS_EV_DIGEST:
 		return digest(m, h, e);
+	case HS_EV_SNAP_RANGE:
+		return h->snapshot ? page_grow(m, h, e) : diverge(m, e, "snap_range outside a snapshot");
+	case HS_EV_SNAP_PAGES:
+		return snap_pages(m, h, e);
+	case HS_EV_SNAP_SPAN:
+		return h->snapshot ? span_alloc(m, h, e) : diverge(m, e, "snap_span outside a snapshot");
+	case HS_EV_SNAP_END:
+		return snap_end(m, h, e);
 	case HS_EV_MALLOC:
 		h->mallocs++;
 		h->malloc_bytes += a[1];
@@ -569,10 +675,14 @@ int hs_model_apply(hs_model *m, const hs_event *e)
 		return -1;
 	if (m->nevents != 0 && e->seq <= m->last_seq)
 		return diverge(m, e, "sequence number after %llu", (unsigned long long)m->last_seq);
+	if (m->nevents != 0 && e->seq != m->last_seq + 1)
+		hs_model_note_loss(m, e->seq - m->last_seq - 1);
 	m->nevents++;
 	m->last_seq = e->seq;
 	if (e->kind == HS_EV_PROC_START)
 		return add_heap(m, e);
+	if (e->kind == HS_EV_SNAP_BEGIN)
+		return snap_begin(m, e);
 	hs_model_heap *h = hs_model_heap_of(m, e->pid);
 	if (h == NULL)
 		return diverge(m, e, "no proc_start for pid %u", e->pid);
@@ -643,9 +753,15 @@ static int touched(const hs_event *e, uintptr_t *base, uintptr_t *npages)
 {
 	switch (e->kind) {
 	case HS_EV_PAGE_GROW:
+	case HS_EV_SNAP_RANGE:
 		*base = (uintptr_t)e->arg[0];
 		*npages = (uintptr_t)(e->arg[1] >> HS_PAGE_SHIFT);
 		return 1;
+	case HS_EV_SNAP_PAGES:
+		*base = (uintptr_t)e->arg[0];
+		*npages = 64;
+		return 1;
+	case HS_EV_SNAP_SPAN:
 	case HS_EV_PAGE_ALLOC:
 	case HS_EV_PAGE_ALLOC_RANGE:
 	case HS_EV_PAGE_FREE:
@@ -679,13 +795,13 @@ int hs_model_check(hs_model *m, const hs_event *e, char *msg, size_t msglen)
 		return 0;
 	if (hs_pagealloc_check_range(&h->pages, base, base + (npages << HS_PAGE_SHIFT), msg, msglen) != 0)
 		return -1;
-	const hs_model_span *s = e->kind == HS_EV_SPAN_ALLOC ? span_find(h, base) : NULL;
+	const hs_model_span *s = e->kind == HS_EV_SPAN_ALLOC || e->kind == HS_EV_SNAP_SPAN ? span_find(h, base) : NULL;
 	return s != NULL ? span_ok(h, s, msg, msglen) : 0;
 }
 
 /* --- keyframes ---------------------------------------------------------------------- */
 
-#define KF_MAGIC UINT64_C(0x324c45444f4d5348) /* "HSMODEL2" */
+#define KF_MAGIC UINT64_C(0x334c45444f4d5348) /* "HSMODEL3" */
 
 typedef struct kf_buf {
 	unsigned char *p;
@@ -773,6 +889,8 @@ void *hs_model_save(const hs_model *m, size_t *len)
 	put64(&b, m->nevents);
 	put64(&b, m->last_seq);
 	put64(&b, m->ndigests);
+	put64(&b, m->untrusted_seq);
+	put64(&b, m->skipped);
 	put64(&b, m->nheaps);
 	for (unsigned i = 0; i < m->nheaps; i++)
 		save_heap(&b, m->heaps[i]);
@@ -908,6 +1026,8 @@ hs_model *hs_model_load(const void *buf, size_t len, char *err, size_t errlen)
 	m->nevents = get64(&r);
 	m->last_seq = get64(&r);
 	m->ndigests = get64(&r);
+	m->untrusted_seq = get64(&r);
+	m->skipped = get64(&r);
 	uint64_t nheaps = get64(&r);
 	if (nheaps > MAX_HEAPS)
 		r.bad = 1;

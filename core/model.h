@@ -58,6 +58,8 @@ typedef struct hs_model_heap {
 	uint64_t recommitted;	 /* bytes re-committed */
 	uint64_t arena_bytes;	 /* reserved */
 	uint64_t digests_ok;
+	int snapshot;		 /* between snap_begin and snap_end */
+	uint64_t snap_groups;	 /* snap_pages applied in the current snapshot */
 } hs_model_heap;
 
 typedef struct hs_model hs_model;
@@ -83,6 +85,14 @@ hs_model_heap *hs_model_heap_of(hs_model *m, uint32_t pid);
 uint64_t hs_model_events(const hs_model *m);	/* events applied */
 uint64_t hs_model_last_seq(const hs_model *m);
 uint64_t hs_model_digests(const hs_model *m); /* digests checked and equal */
+/* The seq from which the model cannot be trusted because events were lost
+ * before it (a gap in the sequence numbers, or hs_model_note_loss), or 0; and
+ * how many were lost. */
+uint64_t hs_model_untrusted_seq(const hs_model *m);
+uint64_t hs_model_skipped(const hs_model *m);
+/* n events were lost just after the last one applied, without a gap in the
+ * sequence numbers (the in-process ring's --lossy drops take no number). */
+void hs_model_note_loss(hs_model *m, uint64_t n);
 
 /* The span holding addr, or NULL. */
 const hs_model_span *hs_model_span_of(const hs_model_heap *h, uintptr_t addr);

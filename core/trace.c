@@ -69,6 +69,7 @@ static struct {
 	_Atomic int sampler_started;
 	pthread_mutex_t sample_mu; /* a sample and the end of tracing exclude each other */
 	int finished;		   /* sample_mu */
+	int snapped;		   /* the attached tracer has its snapshot; sample_mu */
 	uint64_t tsc0, ns0;	   /* the TSC and the clock read together at init */
 	atomic_flag bufs_lock;	   /* the free buffers */
 	struct tbuf *free_bufs;
@@ -317,18 +318,28 @@ uint64_t hs_trace_span_term(uintptr_t base, uintptr_t npages, unsigned spanclass
 	return hs_splitmix64(&st);
 }
 
-void hs_trace_span(unsigned kind, uintptr_t base, uintptr_t npages, unsigned spanclass, unsigned state)
+/*
+ * A span's state changes together with its event, under the order lock, so
+ * that a snapshot (taken under the same lock) and the events around it agree
+ * on every span: s->traced says whether the trace stream has seen the span
+ * alive. A span made while nobody traced has traced 0 and its free emits
+ * nothing; the snapshot sets traced for exactly the spans it lists.
+ */
+void hs_trace_span_state(hs_mspan *s, unsigned state)
 {
 	order_lock();
-	uint64_t term = hs_trace_span_term(base, npages, spanclass);
-	if (kind == HS_EV_SPAN_ALLOC) {
+	atomic_store_explicit(&s->state, (uint8_t)state, memory_order_release);
+	uint64_t term = hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
+	if (state == HS_MSPAN_IN_USE && !s->traced && HS_TRACE_ON(span_alloc)) {
+		s->traced = 1;
 		tracer.span_hash += term;
 		tracer.nspans++;
-		HS_TRACE(span_alloc, base, npages, spanclass, state);
-	} else {
+		HS_TRACE(span_alloc, s->start_addr, s->npages, s->spanclass, state);
+	} else if (state != HS_MSPAN_IN_USE && s->traced) {
+		s->traced = 0;
 		tracer.span_hash -= term;
 		tracer.nspans--;
-		HS_TRACE(span_free, base, npages, spanclass, state);
+		HS_TRACE(span_free, s->start_addr, s->npages, s->spanclass, state);
 	}
 	order_unlock();
 }
@@ -351,6 +362,70 @@ static uint64_t rss_bytes(void)
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
+/* Whether an eBPF tracer is attached (heapscope attach; probes/): it raises
+ * every probe's semaphore, snap_begin's included. */
+static int attached(void)
+{
+	return heapscope_snap_begin_semaphore != 0;
+}
+
+static int tracing(void)
+{
+	return atomic_load_explicit(&hs_trace_level, memory_order_relaxed) != HS_EVL_OFF || attached();
+}
+
+/*
+ * The snapshot an attaching tracer starts from (snap_* events; the model
+ * replays them into a fresh replica, core/model.c): under heap.lock and the
+ * order lock, the page allocator's grown ranges, every 64-page group that is
+ * not all free and scavenged, and every live span. It also resets the traced
+ * flags and the span-table hash to exactly the spans it lists, so the events
+ * after it and the next digest continue from the same table.
+ */
+static void snapshot(void)
+{
+	const hs_pagealloc *p = &hs_heap.pages;
+	uint64_t ngroups = 0, nspans = 0;
+	hs_lock(&hs_heap.lock);
+	order_lock();
+	atomic_thread_fence(memory_order_seq_cst); /* the semaphore was seen before the states: see mheap.c */
+	HS_TRACE(snap_begin, (uint64_t)getpid(), (uint64_t)getppid(), (uint64_t)atomic_load(&hs_trace_level));
+	for (size_t i = 0; i < p->in_use.len; i++) {
+		uintptr_t base = hs_off_to_addr(p->in_use.ranges[i].base);
+		uintptr_t limit = hs_off_to_addr(p->in_use.ranges[i].limit);
+		HS_TRACE(snap_range, base, limit - base);
+	}
+	for (size_t i = 0; i < p->in_use.len; i++) {
+		uintptr_t base = hs_off_to_addr(p->in_use.ranges[i].base);
+		uintptr_t limit = hs_off_to_addr(p->in_use.ranges[i].limit);
+		for (uintptr_t c = base; c < limit; c += HS_PALLOC_CHUNK_BYTES) {
+			const hs_palloc_data *d = hs_pagealloc_chunk_of(p, hs_chunk_index(c));
+			for (unsigned w = 0; w < HS_PALLOC_CHUNK_WORDS; w++) {
+				if (d->alloc.w[w] == 0 && d->scavenged.w[w] == ~(uint64_t)0)
+					continue;
+				HS_TRACE(snap_pages, c + ((uintptr_t)w * 64 << HS_PAGE_SHIFT), d->alloc.w[w],
+					 d->scavenged.w[w]);
+				ngroups++;
+			}
+		}
+	}
+	tracer.span_hash = 0;
+	for (uint32_t i = 0; i < hs_heap.nallspans; i++) {
+		hs_mspan *s = hs_heap.allspans[i];
+		unsigned state = atomic_load_explicit(&s->state, memory_order_acquire);
+		s->traced = state == HS_MSPAN_IN_USE;
+		if (!s->traced)
+			continue;
+		tracer.span_hash += hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
+		nspans++;
+		HS_TRACE(snap_span, s->start_addr, s->npages, s->spanclass, state);
+	}
+	tracer.nspans = nspans;
+	HS_TRACE(snap_end, p->in_use.len, ngroups, nspans);
+	order_unlock();
+	hs_unlock(&hs_heap.lock);
+}
+
 /* A statistics sample and a digest; sample_mu held. */
 static void sample_locked(void)
 {
@@ -367,13 +442,20 @@ static void sample_locked(void)
 	hs_unlock(&hs_heap.lock);
 }
 
-/* Returns 0 once tracing has ended. */
+/* Returns 0 once tracing has ended, or nobody is attached any more. A
+ * tracer that attached gets its snapshot first. */
 static int sample(void)
 {
 	pthread_mutex_lock(&tracer.sample_mu);
-	int on = !tracer.finished && atomic_load(&hs_trace_level) != HS_EVL_OFF;
+	int on = !tracer.finished && tracing();
+	if (on && attached() && !tracer.snapped) {
+		snapshot();
+		tracer.snapped = 1;
+	}
 	if (on)
 		sample_locked();
+	else
+		tracer.snapped = 0;
 	pthread_mutex_unlock(&tracer.sample_mu);
 	return on;
 }
@@ -383,21 +465,26 @@ void hs_trace_sample(void)
 	sample();
 }
 
+/* Every 100 ms while tracing; at once when a tracer has attached (it wants
+ * its snapshot). Ends when nobody traces, so that a later attach starts it
+ * again. */
 static void *sampler(void *arg)
 {
 	(void)arg;
+	int now = atomic_load(&hs_trace_level) == HS_EVL_OFF;
 	do {
 		struct timespec d = { 0, 100 * 1000 * 1000 };
-		nanosleep(&d, NULL);
+		if (!now)
+			nanosleep(&d, NULL);
+		now = 0;
 	} while (sample());
+	atomic_store_explicit(&tracer.sampler_started, 0, memory_order_release);
 	return NULL;
 }
 
 void hs_trace_start_sampler(void)
 {
-	if (__builtin_expect(atomic_load_explicit(&hs_trace_level, memory_order_relaxed) == HS_EVL_OFF ||
-				     atomic_load_explicit(&tracer.sampler_started, memory_order_acquire),
-			     1))
+	if (__builtin_expect(!tracing() || atomic_load_explicit(&tracer.sampler_started, memory_order_acquire), 1))
 		return;
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&tracer.sampler_started, &expected, 1))
@@ -414,7 +501,7 @@ void hs_trace_start_sampler(void)
 void hs_trace_finish(int status)
 {
 	pthread_mutex_lock(&tracer.sample_mu);
-	if (!tracer.finished && atomic_load(&hs_trace_level) != HS_EVL_OFF) {
+	if (!tracer.finished && tracing()) {
 		tracer.finished = 1;
 		sample_locked();
 		HS_TRACE(proc_end, (uint64_t)(unsigned)status);
@@ -466,9 +553,19 @@ static void finish_at_exit(void)
 
 void hs_trace_init_from_env(void)
 {
+	/* An attached tracer (probes/) wants the last sample and proc_end too. */
+	atexit(finish_at_exit);
 	const char *v = getenv("HEAPSCOPE_TRACE_FD");
-	if (v == NULL || *v == '\0')
+	if (v == NULL || *v == '\0') {
+		/* Attached already: a tracer that attached to this pid before an
+		 * exec (or before it started) sees the new image's heap from its
+		 * first event, as an empty snapshot. */
+		if (attached()) {
+			snapshot();
+			tracer.snapped = 1;
+		}
 		return;
+	}
 	char *end;
 	long fd = strtol(v, &end, 10);
 	hs_ring_hdr *r = NULL;
@@ -481,7 +578,6 @@ void hs_trace_init_from_env(void)
 	tracer.tsc0 = stamp();
 	tracer.ns0 = now_ns();
 	pthread_atfork(fork_prepare, fork_parent, fork_child);
-	atexit(finish_at_exit);
 	atomic_store(&hs_trace_level, (int)r->level);
 	HS_TRACE(proc_start, tracer.pid, (uint64_t)getppid(), r->level, 0);
 }

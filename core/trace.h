@@ -75,8 +75,11 @@ enum { HS_EVENT_TABLE(HS_TRACE_META_) };
 			hs_trace_emit_##name(HS_TRACE_PAD_(__VA_ARGS__));                          \
 	} while (0)
 
-/* Span events: kind HS_EV_SPAN_ALLOC or HS_EV_SPAN_FREE (see the essay). */
-void hs_trace_span(unsigned kind, uintptr_t base, uintptr_t npages, unsigned spanclass, unsigned state);
+struct hs_mspan;
+/* Sets a span's state (HS_MSPAN_*) and emits span_alloc or span_free under
+ * the order lock (see the essay and trace.c). Called where the heap makes or
+ * frees a span while someone traces; hs_mheap's span_set_state decides. */
+void hs_trace_span_state(struct hs_mspan *s, unsigned state);
 
 /* The span-table hash term of one span; the model sums the same terms. */
 uint64_t hs_trace_span_term(uintptr_t base, uintptr_t npages, unsigned spanclass);

@@ -76,6 +76,14 @@ extern "C" {
 	X(STATS, stats, 23, HEAP, 6, in_use, free, released, sys, rss, metadata)                                   \
 	/* a hash of the summary levels over the in-use range and of the span table */                             \
 	X(DIGEST, digest, 24, HEAP, 4, summaries, spans, nspans, nchunks, -, -)                                    \
+	/* A snapshot of a running heap, taken when an eBPF tracer attaches (core/trace.c): snap_begin starts the */ \
+	/* process's heap afresh; then its grown ranges, every 64-page group not all free and scavenged (bits: */    \
+	/* allocated, scavenged), every live span, and snap_end with the counts. All under heap.lock. */             \
+	X(SNAP_BEGIN, snap_begin, 26, HEAP, 3, pid, ppid, level, -, -, -)                                          \
+	X(SNAP_RANGE, snap_range, 27, HEAP, 2, base, size, -, -, -, -)                                             \
+	X(SNAP_PAGES, snap_pages, 28, HEAP, 3, base, alloc, scav, -, -, -)                                         \
+	X(SNAP_SPAN, snap_span, 29, HEAP, 4, base, npages, spanclass, state, -, -)                                 \
+	X(SNAP_END, snap_end, 30, HEAP, 3, nranges, ngroups, nspans, -, -, -)                                      \
 	/* every object allocated (size asked; spanclass 0 for large objects) and freed */                         \
 	X(MALLOC, malloc, 32, OBJECT, 3, addr, size, spanclass, -, -, -)                                           \
 	X(FREE, free, 33, OBJECT, 1, addr, -, -, -, -, -)
