@@ -71,7 +71,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 # Keep the test objects make would otherwise delete as intermediates.
 .SECONDARY:
 .PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace bench-tui install clean
-.PHONY: hosted-test bench-hosted
+.PHONY: hosted-test bench-hosted probes-test bench-probes
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so \
 	$(BUILD)/lib/libheapscope-preload.so
@@ -214,8 +214,14 @@ cli-test: $(BUILD)/bin/heapscope
 hosted-test: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope-preload.so
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so tests/hosted/run.sh
 
+# The eBPF transport, attached for real (tests/probes/run.sh; needs root, says
+# SKIP with the reason where the kernel or the privileges are missing).
+probes-test: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope-preload.so $(BUILD)/probes/heapscope.bpf.o
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so \
+		BPF_OBJ=$(BUILD)/probes/heapscope.bpf.o tests/probes/run.sh
+
 test: deps
-	$(Q)$(MAKE) --no-print-directory unit cli-test hosted-test
+	$(Q)$(MAKE) --no-print-directory unit cli-test hosted-test probes-test
 
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \

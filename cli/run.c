@@ -472,7 +472,7 @@ static void consume(recorder *r, const hs_event *ev, size_t n)
 	/* Ring drops take no sequence number: the model is told. */
 	uint64_t drops = r->ring != NULL ? atomic_load(&r->ring->drops) : 0;
 	if (drops != r->drops_seen) {
-		hs_model_note_loss(r->model, drops - r->drops_seen);
+		hs_model_note_loss(r->model);
 		r->drops_seen = drops;
 	}
 	for (size_t i = 0; i < n; i++) {
@@ -604,8 +604,8 @@ static void summary(const recorder *r, uint64_t elapsed_ns, int status)
 		const char *err = hs_model_error(r->model);
 		uint64_t untrusted = hs_model_untrusted_seq(r->model);
 		if (untrusted != 0)
-			fprintf(f, "heapscope %s: model: %" PRIu64 " events lost before seq %" PRIu64
-				   "; not trusted from there\n", cmd, hs_model_skipped(r->model), untrusted);
+			fprintf(f, "heapscope %s: model: events were lost just before seq %" PRIu64
+				   "; not trusted from there\n", cmd, untrusted);
 		if (err != NULL)
 			fprintf(f, "heapscope %s: model: DIVERGED at %s\n", cmd, err);
 		else

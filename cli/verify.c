@@ -73,6 +73,10 @@ int hs_cmd_verify(int argc, char **argv)
 		if (hs_model_apply(m, &e) != 0) {
 			printf("verify: session %" PRId64 ": the model diverged at %s\n", session, hs_model_error(m));
 			print_event(&e);
+			if (hs_model_untrusted_seq(m) != 0)
+				printf("  (events were lost just before seq %" PRIu64 ": the model is not trusted from "
+				       "there, so this divergence is expected)\n",
+				       hs_model_untrusted_seq(m));
 			bad = 1;
 			break;
 		}
@@ -89,8 +93,9 @@ int hs_cmd_verify(int argc, char **argv)
 		bad = 2;
 	}
 	if (!bad)
-		printf("verify: session %" PRId64 ": %" PRIu64 " events, %" PRIu64 " digests equal, invariants hold\n",
-		       session, n, hs_model_digests(m));
+		printf("verify: session %" PRId64 ": %" PRIu64 " events, %" PRIu64 " digests equal, invariants hold%s\n",
+		       session, n, hs_model_digests(m),
+		       hs_model_untrusted_seq(m) != 0 ? " (though events were lost)" : "");
 	hs_source_close(src);
 	hs_model_free(m);
 	hs_store_close(st);

@@ -49,7 +49,7 @@ struct hs_model {
 	fork_snapshot forks[MAX_FORKS];
 	unsigned next_fork;
 	uint64_t nevents, last_seq, ndigests;
-	uint64_t untrusted_seq, skipped; /* the first event after lost ones; how many were lost */
+	uint64_t untrusted_seq; /* the first event after lost ones, or 0 */
 	int failed;
 	uint64_t fail_seq;
 	char error[320];
@@ -130,18 +130,10 @@ uint64_t hs_model_untrusted_seq(const hs_model *m)
 	return m->untrusted_seq;
 }
 
-uint64_t hs_model_skipped(const hs_model *m)
+void hs_model_note_loss(hs_model *m)
 {
-	return m->skipped;
-}
-
-void hs_model_note_loss(hs_model *m, uint64_t n)
-{
-	if (n == 0)
-		return;
 	if (m->untrusted_seq == 0)
 		m->untrusted_seq = m->last_seq + 1;
-	m->skipped += n;
 }
 
 uint64_t hs_model_digests(const hs_model *m)
@@ -676,7 +668,7 @@ int hs_model_apply(hs_model *m, const hs_event *e)
 	if (m->nevents != 0 && e->seq <= m->last_seq)
 		return diverge(m, e, "sequence number after %llu", (unsigned long long)m->last_seq);
 	if (m->nevents != 0 && e->seq != m->last_seq + 1)
-		hs_model_note_loss(m, e->seq - m->last_seq - 1);
+		hs_model_note_loss(m);
 	m->nevents++;
 	m->last_seq = e->seq;
 	if (e->kind == HS_EV_PROC_START)
@@ -890,7 +882,6 @@ void *hs_model_save(const hs_model *m, size_t *len)
 	put64(&b, m->last_seq);
 	put64(&b, m->ndigests);
 	put64(&b, m->untrusted_seq);
-	put64(&b, m->skipped);
 	put64(&b, m->nheaps);
 	for (unsigned i = 0; i < m->nheaps; i++)
 		save_heap(&b, m->heaps[i]);
@@ -1027,7 +1018,6 @@ hs_model *hs_model_load(const void *buf, size_t len, char *err, size_t errlen)
 	m->last_seq = get64(&r);
 	m->ndigests = get64(&r);
 	m->untrusted_seq = get64(&r);
-	m->skipped = get64(&r);
 	uint64_t nheaps = get64(&r);
 	if (nheaps > MAX_HEAPS)
 		r.bad = 1;

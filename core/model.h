@@ -86,13 +86,11 @@ uint64_t hs_model_events(const hs_model *m);	/* events applied */
 uint64_t hs_model_last_seq(const hs_model *m);
 uint64_t hs_model_digests(const hs_model *m); /* digests checked and equal */
 /* The seq from which the model cannot be trusted because events were lost
- * before it (a gap in the sequence numbers, or hs_model_note_loss), or 0; and
- * how many were lost. */
+ * just before it (a gap in the sequence numbers, or hs_model_note_loss), or 0. */
 uint64_t hs_model_untrusted_seq(const hs_model *m);
-uint64_t hs_model_skipped(const hs_model *m);
-/* n events were lost just after the last one applied, without a gap in the
+/* Events were lost just after the last one applied, without a gap in the
  * sequence numbers (the in-process ring's --lossy drops take no number). */
-void hs_model_note_loss(hs_model *m, uint64_t n);
+void hs_model_note_loss(hs_model *m);
 
 /* The span holding addr, or NULL. */
 const hs_model_span *hs_model_span_of(const hs_model_heap *h, uintptr_t addr);

@@ -368,6 +368,26 @@ uint64_t hs_bpf_before_snapshot(const hs_bpf *b)
 
 /* --- attaching ---------------------------------------------------------------------------------- */
 
+/* Attaches handle_<name> to the USDT probe heapscope:<name> of path, for pid. */
+static int attach_one(hs_bpf *b, pid_t pid, const char *path, const hs_event_info *ev, char *err, size_t errlen)
+{
+	char prog_name[64];
+	snprintf(prog_name, sizeof prog_name, "handle_%s", ev->name);
+	struct bpf_program *prog = bpf_object__find_program_by_name(b->skel->obj, prog_name);
+	if (prog == NULL || b->nlinks == NPROBES)
+		return fail(err, errlen, "the eBPF program has no handler %s: rebuild heapscope", prog_name);
+	struct bpf_link *l = bpf_program__attach_usdt(prog, pid, path, "heapscope", ev->name, NULL);
+	if (l == NULL) {
+		int e = errno;
+		if (e == ENOENT)
+			return fail(err, errlen, "%s has no USDT probe heapscope:%s (built by another heapscope version)",
+				    path, ev->name);
+		return fail(err, errlen, "cannot attach to heapscope:%s in %s: %s", ev->name, path, strerror(e));
+	}
+	b->links[b->nlinks++] = l;
+	return 0;
+}
+
 hs_bpf *hs_bpf_attach(pid_t pid, const char *path, hs_event_level level, uint64_t ring_bytes, char *err,
 		      size_t errlen)
 {
@@ -399,31 +419,16 @@ hs_bpf *hs_bpf_attach(pid_t pid, const char *path, hs_event_level level, uint64_
 		fail(err, errlen, "cannot map the BPF ring buffer: %s", strerror(errno));
 		goto bad;
 	}
+	/* snap_begin last: raising its semaphore is what makes the process
+	 * send its snapshot, whose other records need their probes attached. */
 	unsigned n;
 	const hs_event_info *all = hs_event_all(&n);
-	for (unsigned i = 0; i < n; i++) {
-		if (all[i].level > level)
-			continue;
-		char prog_name[64];
-		snprintf(prog_name, sizeof prog_name, "handle_%s", all[i].name);
-		struct bpf_program *prog = bpf_object__find_program_by_name(b->skel->obj, prog_name);
-		if (prog == NULL || b->nlinks == NPROBES) {
-			fail(err, errlen, "the eBPF program has no handler %s: rebuild heapscope", prog_name);
+	for (unsigned i = 0; i < n; i++)
+		if (all[i].level <= level && all[i].kind != HS_EV_SNAP_BEGIN &&
+		    attach_one(b, pid, path, &all[i], err, errlen) != 0)
 			goto bad;
-		}
-		struct bpf_link *l = bpf_program__attach_usdt(prog, pid, path, "heapscope", all[i].name, NULL);
-		if (l == NULL) {
-			int e = errno;
-			if (e == ENOENT)
-				fail(err, errlen, "%s has no USDT probe heapscope:%s (built by another heapscope version)",
-				     path, all[i].name);
-			else
-				fail(err, errlen, "cannot attach to heapscope:%s in %s: %s", all[i].name, path,
-				     strerror(e));
-			goto bad;
-		}
-		b->links[b->nlinks++] = l;
-	}
+	if (attach_one(b, pid, path, hs_event_lookup(HS_EV_SNAP_BEGIN), err, errlen) != 0)
+		goto bad;
 	return b;
 bad:
 	hs_bpf_detach(b);
@@ -434,7 +439,8 @@ void hs_bpf_detach(hs_bpf *b)
 {
 	if (b == NULL)
 		return;
-	for (unsigned i = 0; i < b->nlinks; i++)
+	/* snap_begin first: the process stops sampling before the others go. */
+	for (unsigned i = b->nlinks; i-- > 0;)
 		bpf_link__destroy(b->links[i]);
 	ring_buffer__free(b->rb);
 	heapscope_bpf__destroy(b->skel);

@@ -260,8 +260,14 @@ void hs_tui_stats_draw(hs_tui *t, hs_tui_rect r, int compact)
 	uint64_t lost = t->live != NULL ? t->live->lost : t->rp != NULL ? t->rp->lost : 0;
 	snprintf(b, sizeof b, "%llu", (unsigned long long)lost);
 	hs_tui_printf(t, y, r.x, r.w, hs_tui_attr(t, HS_C_LABEL), "%-10s", "lost");
-	hs_tui_printf(t, y++, r.x + 10, r.w - 10, lost ? hs_tui_attr(t, HS_C_ERR) : 0, "%11s %s", b,
-		      lost ? "events lost: the picture may be incomplete" : "");
+	uint64_t untrusted = t->m != NULL ? hs_model_untrusted_seq(t->m) : 0;
+	char why[80] = "";
+	if (untrusted != 0)
+		snprintf(why, sizeof why, "events lost: the model is not trusted from seq %llu",
+			 (unsigned long long)untrusted);
+	else if (lost)
+		snprintf(why, sizeof why, "events lost: the picture may be incomplete");
+	hs_tui_printf(t, y++, r.x + 10, r.w - 10, lost || untrusted ? hs_tui_attr(t, HS_C_ERR) : 0, "%11s %s", b, why);
 	y++;
 	if (y + 2 < r.y + r.h)
 		draw_rss_bar(t, y, r.x, r.w, 2);

@@ -539,7 +539,12 @@ static void draw_live_status(hs_tui *t, hs_tui_rect r)
 			      hs_tui_count(l->events_per_s, rate, sizeof rate));
 	x += hs_tui_printf(t, r.y, r.x + x, r.w - x, l->lost ? hs_tui_attr(t, HS_C_ERR) : 0, "lost %llu  ",
 			   (unsigned long long)l->lost);
-	x += hs_tui_printf(t, r.y, r.x + x, r.w - x, 0, "producers waited %.2f s  ", (double)l->wait_ns / 1e9);
+	uint64_t untrusted = t->m != NULL ? hs_model_untrusted_seq(t->m) : 0;
+	if (untrusted != 0)
+		x += hs_tui_printf(t, r.y, r.x + x, r.w - x, hs_tui_attr(t, HS_C_ERR), "model untrusted from seq %llu  ",
+				   (unsigned long long)untrusted);
+	else
+		x += hs_tui_printf(t, r.y, r.x + x, r.w - x, 0, "producers waited %.2f s  ", (double)l->wait_ns / 1e9);
 	if (l->finished)
 		hs_tui_text(t, r.y, r.x + x, r.w - x, hs_tui_attr(t, HS_C_WARN), "workload finished: q quits");
 }
