@@ -1271,6 +1271,206 @@ static void test_keyframe_round_trip(void **state)
 	round_trip_at(s, s->n);
 }
 
+/* --- snapshots (an eBPF tracer attaching, core/trace.c) ---------------------------------------- */
+
+/* A heap in the middle of its life (live spans of many classes, free pages
+ * scavenged and not), then an attach as the kernel makes one: snap_begin's
+ * semaphore raised, a sample (which takes the snapshot); then more work. */
+static void snapshot_workload(child_report *rep)
+{
+	uint64_t seed = 0x5eed0002;
+	for (unsigned i = 0; i < NOBJ; i++)
+		objs[i] = alloc_one(rep, &seed, rand_size(&seed), &sizes[i]);
+	for (unsigned i = 0; i < NOBJ; i++)
+		if (i % 4 != 0) {
+			free_one(rep, objs[i]);
+			objs[i] = NULL;
+		}
+	hs_heap_sweep();
+	hs_heap_scavenge_all();
+	for (unsigned i = 0; i < NOBJ; i += 3)
+		if (objs[i] == NULL)
+			objs[i] = alloc_one(rep, &seed, rand_size(&seed), &sizes[i]);
+	/* Free pages not yet released: small spans, swept away. */
+	static void *tmp[20000];
+	for (unsigned i = 0; i < 20000; i++)
+		tmp[i] = alloc_one(rep, &seed, 256, &(size_t){ 0 });
+	for (unsigned i = 0; i < 20000; i++)
+		free_one(rep, tmp[i]);
+	hs_heap_sweep();
+	heapscope_snap_begin_semaphore = 1;
+	hs_trace_sample();
+	heapscope_snap_begin_semaphore = 0;
+	for (unsigned i = 0; i < NOBJ; i++) {
+		if (i % 2 == 0) {
+			free_one(rep, objs[i]);
+			objs[i] = alloc_one(rep, &seed, rand_size(&seed), &sizes[i]);
+		}
+	}
+	for (unsigned i = 0; i < NOBJ; i++)
+		free_one(rep, objs[i]);
+	hs_heap_sweep();
+}
+
+/* The chunk bitmaps of a replica over its in-use ranges, and its sorted spans. */
+static void same_replicas(hs_model_heap *a, hs_model_heap *b)
+{
+	assert_int_equal(a->pages.in_use.len, b->pages.in_use.len);
+	for (size_t i = 0; i < a->pages.in_use.len; i++) {
+		assert_int_equal(a->pages.in_use.ranges[i].base, b->pages.in_use.ranges[i].base);
+		assert_int_equal(a->pages.in_use.ranges[i].limit, b->pages.in_use.ranges[i].limit);
+		for (uintptr_t c = hs_off_to_addr(a->pages.in_use.ranges[i].base);
+		     c < hs_off_to_addr(a->pages.in_use.ranges[i].limit); c += HS_PALLOC_CHUNK_BYTES) {
+			const hs_palloc_data *x = hs_pagealloc_chunk_of(&a->pages, hs_chunk_index(c));
+			const hs_palloc_data *y = hs_pagealloc_chunk_of(&b->pages, hs_chunk_index(c));
+			if (memcmp(x, y, sizeof *x) != 0)
+				fail_msg("chunk %#lx: the snapshot's bits differ from the events'", (unsigned long)c);
+		}
+	}
+	assert_int_equal(a->nspans, b->nspans);
+	assert_int_equal(a->span_hash, b->span_hash);
+	span_list la = { 0 }, lb = { 0 };
+	hs_model_spans(a, collect_span, &la);
+	hs_model_spans(b, collect_span, &lb);
+	own(la.s, OWN_BUF);
+	own(lb.s, OWN_BUF);
+	qsort(la.s, la.n, sizeof *la.s, cmp_span);
+	qsort(lb.s, lb.n, sizeof *lb.s, cmp_span);
+	for (size_t i = 0; i < la.n; i++)
+		if (la.s[i].base != lb.s[i].base || la.s[i].npages != lb.s[i].npages ||
+		    la.s[i].spanclass != lb.s[i].spanclass)
+			fail_msg("span %zu: %#lx in the events, %#lx in the snapshot", i, (unsigned long)la.s[i].base,
+				 (unsigned long)lb.s[i].base);
+	drop(la.s);
+	drop(lb.s);
+}
+
+/*
+ * The snapshot against the slowest oracle at hand, the events themselves: the
+ * replica built from every event before snap_begin must equal the one the
+ * snapshot builds (every chunk bit, every span). Then a model that starts at
+ * snap_begin, as an attaching tracer's does, checks every later digest.
+ */
+static void test_snapshot(void **state)
+{
+	(void)state;
+	stream st;
+	record(&st, HS_EVL_HEAP, 1 << 20, snapshot_workload, 0);
+	own(st.ev, OWN_BUF);
+	const stream *s = &st;
+	check_complete_session(s);
+	assert_int_equal(count_of_kind(s, HS_EV_SNAP_BEGIN), 1);
+	assert_int_equal(count_of_kind(s, HS_EV_SNAP_END), 1);
+	size_t begin = nth_of_kind(s, HS_EV_SNAP_BEGIN, 0), end = nth_of_kind(s, HS_EV_SNAP_END, 0);
+	assert_true(begin < end);
+	assert_true(count_of_kind(s, HS_EV_SNAP_SPAN) > 100);
+	assert_true(count_of_kind(s, HS_EV_SNAP_PAGES) > 8);
+	/* ... among them groups with nothing allocated but pages not released. */
+	size_t unreleased = 0;
+	for (size_t i = begin; i < end; i++)
+		unreleased += s->ev[i].kind == HS_EV_SNAP_PAGES && s->ev[i].arg[1] == 0 && s->ev[i].arg[2] != ~UINT64_C(0);
+	assert_true(unreleased >= 2);
+	/* Nothing else between: the snapshot holds heap.lock and the order lock
+	 * (informational buffered records of other threads aside: none here). */
+	for (size_t i = begin + 1; i < end; i++)
+		if (s->ev[i].kind != HS_EV_SNAP_RANGE && s->ev[i].kind != HS_EV_SNAP_PAGES &&
+		    s->ev[i].kind != HS_EV_SNAP_SPAN)
+			fail_msg("a %s event inside the snapshot", kind_name(s->ev[i].kind));
+
+	hs_model *events = new_model(), *snap = new_model(), *whole = new_model();
+	replay_checked(events, s->ev, begin);
+	replay_checked(snap, s->ev + begin, end + 1 - begin);
+	same_replicas(hs_model_heap_of(events, (uint32_t)s->pid), hs_model_heap_of(snap, (uint32_t)s->pid));
+	/* From the snapshot on, as an attached tracer sees the process. */
+	replay_checked(snap, s->ev + end + 1, s->n - end - 1);
+	assert_true(hs_model_digests(snap) >= 2);
+	check_final_digest(s, snap);
+	/* And through it: the snapshot restarts the replica where it stands. */
+	replay_checked(whole, s->ev, s->n);
+	assert_int_equal(hs_model_untrusted_seq(whole), 0);
+	drop(events);
+	drop(snap);
+	drop(whole);
+}
+
+/* A replica fed by hand: snap_begin, one chunk, then groups given as words. */
+static hs_model *snap_model(hs_event *e, uint64_t base)
+{
+	hs_model *m = new_model();
+	*e = (hs_event){ .seq = 0, .pid = 42, .kind = HS_EV_SNAP_BEGIN, .arg = { 42, 1, 1 } };
+	assert_int_equal(hs_model_apply(m, e), 0);
+	*e = (hs_event){ .seq = 1, .pid = 42, .kind = HS_EV_SNAP_RANGE, .arg = { base, HS_PALLOC_CHUNK_BYTES } };
+	assert_int_equal(hs_model_apply(m, e), 0);
+	return m;
+}
+
+/* snap_pages, table-driven: the replica's bits are the words sent; a group
+ * with pages both allocated and scavenged, or sent twice, diverges. */
+static void test_snapshot_groups(void **state)
+{
+	(void)state;
+	static const struct {
+		uint64_t alloc, scav;
+	} cases[] = {
+		{ 0, 0 },					 /* all free, none released */
+		{ ~UINT64_C(0), 0 },				 /* all allocated */
+		{ 0x00000000ffffffff, 0xffffffff00000000 },	 /* half and half */
+		{ 0x8000000000000001, 0x0000000000000000 },	 /* the ends allocated */
+		{ 0x0f0f0f0f0f0f0f0f, 0x3030303030303030 },	 /* runs of all three kinds */
+		{ 0x0000000000000010, 0xfffffffffffffe0f },	 /* one page allocated, one free, unreleased */
+		{ 0, ~UINT64_C(0) - 1 },			 /* one free page unreleased */
+	};
+	const unsigned n = sizeof cases / sizeof cases[0];
+	const uint64_t base = (uint64_t)HS_PALLOC_CHUNK_BYTES * 64;
+	hs_event e;
+	hs_model *m = snap_model(&e, base);
+	uint64_t seq = 2;
+	for (unsigned i = 0; i < n; i++) {
+		e = (hs_event){ .seq = seq++, .pid = 42, .kind = HS_EV_SNAP_PAGES,
+				.arg = { base + (uint64_t)i * 64 * HS_PAGE_SIZE, cases[i].alloc, cases[i].scav } };
+		assert_int_equal(hs_model_apply(m, &e), 0);
+	}
+	e = (hs_event){ .seq = seq++, .pid = 42, .kind = HS_EV_SNAP_END, .arg = { 1, n, 0 } };
+	assert_int_equal(hs_model_apply(m, &e), 0);
+	char msg[256];
+	if (hs_model_check(m, NULL, msg, sizeof msg) != 0)
+		fail_msg("%s", msg);
+	const hs_palloc_data *d = hs_pagealloc_chunk_of(&hs_model_heap_of(m, 42)->pages, hs_chunk_index(base));
+	for (unsigned i = 0; i < n; i++) {
+		assert_int_equal(d->alloc.w[i], cases[i].alloc);
+		assert_int_equal(d->scavenged.w[i], cases[i].scav);
+	}
+	for (unsigned i = n; i < HS_PALLOC_CHUNK_WORDS; i++) {
+		assert_int_equal(d->alloc.w[i], 0);
+		assert_int_equal(d->scavenged.w[i], ~UINT64_C(0)); /* grown memory is released */
+	}
+	drop(m);
+
+	/* Allocated and scavenged at once: not a heap's state. */
+	m = snap_model(&e, base);
+	e = (hs_event){ .seq = 2, .pid = 42, .kind = HS_EV_SNAP_PAGES, .arg = { base, 1, 1 } };
+	assert_int_equal(hs_model_apply(m, &e), -1);
+	drop(m);
+	/* The same group twice. */
+	m = snap_model(&e, base);
+	e = (hs_event){ .seq = 2, .pid = 42, .kind = HS_EV_SNAP_PAGES, .arg = { base, 1, 0 } };
+	assert_int_equal(hs_model_apply(m, &e), 0);
+	e.seq = 3;
+	assert_int_equal(hs_model_apply(m, &e), -1);
+	drop(m);
+	/* A count that does not match what arrived: a record of the snapshot lost. */
+	m = snap_model(&e, base);
+	e = (hs_event){ .seq = 2, .pid = 42, .kind = HS_EV_SNAP_END, .arg = { 1, 1, 0 } };
+	assert_int_equal(hs_model_apply(m, &e), -1);
+	drop(m);
+	/* A gap in the sequence: trusted no more from the event after it. */
+	m = snap_model(&e, base);
+	e = (hs_event){ .seq = 7, .pid = 42, .kind = HS_EV_SNAP_END, .arg = { 1, 0, 0 } };
+	assert_int_equal(hs_model_apply(m, &e), 0);
+	assert_int_equal(hs_model_untrusted_seq(m), 2);
+	drop(m);
+}
+
 static void check_fork_session(const stream *s)
 {
 	if (!WIFEXITED(s->status) || WEXITSTATUS(s->status) != 0)
@@ -1390,6 +1590,8 @@ int main(void)
 		cmocka_unit_test_teardown(test_keyframe_round_trip, release_owned),
 		cmocka_unit_test_teardown(test_fork_in_traced_child, release_owned),
 		cmocka_unit_test_teardown(test_fork_concurrent, release_owned),
+		cmocka_unit_test_teardown(test_snapshot, release_owned),
+		cmocka_unit_test_teardown(test_snapshot_groups, release_owned),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown_streams);
 }
