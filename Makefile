@@ -240,7 +240,7 @@ bench: deps $(BUILD)/bin/bench_pagealloc $(BUILD)/bin/bench_heap $(BUILD)/bin/be
 	$(Q)scripts/bench-pagealloc.sh $(BUILD)/bin/bench_pagealloc
 	$(Q)scripts/bench-heap.sh $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-rss.sh $(BUILD)/bin/bench_rss
-	$(Q)$(MAKE) --no-print-directory bench-trace bench-tui
+	$(Q)$(MAKE) --no-print-directory bench-trace bench-tui bench-probes
 
 # The tracer: sites compiled in but off, against compiled out; tracing
 # overhead on churn; events/s through the ring.
@@ -251,6 +251,11 @@ bench-tui: $(BUILD)/bin/bench_tui
 bench-trace: deps $(BUILD)/bin/heapscope $(BUILD)/bin/bench_heap $(BUILD)/bin/bench_heap_notrace
 	$(Q)scripts/bench-trace-off.sh $(BUILD)/bin/bench_heap_notrace $(BUILD)/bin/bench_heap
 	$(Q)scripts/bench-trace.sh $(BUILD)/bin/heapscope
+
+# The eBPF transport against the in-process ring: per-event cost in the
+# workload and the sustained rate (docs/PERFORMANCE.md; needs root).
+bench-probes: deps $(BUILD)/bin/heapscope
+	$(Q)scripts/bench-probes.sh $(BUILD)/bin/heapscope
 
 # The same programs on larger inputs under glibc, jemalloc, mimalloc, tcmalloc
 # and heapscope (untraced, heap-level and object-level tracing).

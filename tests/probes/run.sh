@@ -90,8 +90,16 @@ field() { "$HS" query "$1" "SELECT $3 FROM sessions WHERE id = $2" --csv | tail 
 w=$!
 pids="$pids $w"
 sleep 1
-"$HS" attach --pid "$w" --headless --duration 3 -o "$tmp/a.db" >"$tmp/out" 2>"$tmp/err"
+threads() { awk '/^Threads:/ { print $2 }' "/proc/$1/status"; }
+before=$(threads "$w")
+"$HS" attach --pid "$w" --headless --duration 3 -o "$tmp/a.db" >"$tmp/out" 2>"$tmp/err" &
+a=$!
+sleep 1.5
+during=$(threads "$w")
+wait "$a"
 st=$?
+sleep 0.5
+after=$(threads "$w")
 check "attach to demo for 3 s: exit 0" "[ $st -eq 0 ]"
 check "... events arrived" "[ \"\$(field \"$tmp/a.db\" 1 nevents)\" -gt 1000 ]"
 check "... none lost, and the digests after the snapshot all equal" \
@@ -103,6 +111,10 @@ check "... the session says transport bpf, 0 lost, complete ($row)" "[ '$row' = 
 check "... it starts with the snapshot" \
 	"[ \"\$(\"$HS\" query \"$tmp/a.db\" 'SELECT kind FROM events ORDER BY seq LIMIT 1' --csv | tail -1)\" = 26 ]"
 check "... the workload runs on after the detach" "kill -0 $w"
+# While attached the process samples from a thread of its own, which ends once
+# the semaphores are back to 0: the detach left no tracing behind.
+check "... one more thread while attached ($before, $during), none after the detach ($after)" \
+	"[ $during -eq $((before + 1)) ] && [ $after -eq $before ]"
 "$HS" verify "$tmp/a.db" >"$tmp/out" 2>"$tmp/err"
 check "... verify: digests equal, invariants hold" "[ $? -eq 0 ] && grep -q 'invariants hold$' \"$tmp/out\""
 
