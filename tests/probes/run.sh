@@ -180,4 +180,27 @@ check "... the model says from where it is not trusted" "grep -q 'not trusted fr
 check "... verify says the divergence is expected after the loss" \
 	"grep -q 'lost just before seq' \"$tmp/out\" || grep -q 'though events were lost' \"$tmp/out\""
 
+# --- the TUI shows the losses and where the model stops being trusted ---------------------------------
+if command -v tmux >/dev/null 2>&1; then
+	sock="hs-probes-$$"
+	tmux -L "$sock" -f /dev/null new-session -d -s bpf -x 120 -y 30 \
+		"'$HS' run --transport bpf --workload threads --duration 3 --events objects --ring-slots 1024 -o '$tmp/t.db'; sleep 60"
+	i=0 seen=0
+	while [ $i -lt 100 ]; do
+		tmux -L "$sock" capture-pane -p -t bpf >"$tmp/screen" 2>/dev/null
+		if grep -q 'model untrusted from seq [0-9]' "$tmp/screen" && grep -q -E 'lost [1-9][0-9]*' "$tmp/screen"; then
+			seen=1
+			break
+		fi
+		sleep 0.1
+		i=$((i + 1))
+	done
+	cp "$tmp/screen" "$tmp/out"
+	check "live TUI over eBPF with losses: 'lost N' and 'model untrusted from seq'" "[ $seen -eq 1 ]"
+	tmux -L "$sock" send-keys -t bpf q
+	tmux -L "$sock" kill-server 2>/dev/null
+else
+	echo "  SKIP the live TUI (tmux is not installed)"
+fi
+
 finish probes
