@@ -226,7 +226,10 @@ test: deps
 asan: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
 		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		unit cli-test
+		unit cli-test build/asan/probes/heapscope.bpf.o
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/lib/libheapscope-preload.so
+	$(Q)HEAPSCOPE=build/asan/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so \
+		BPF_OBJ=build/asan/probes/heapscope.bpf.o tests/probes/run.sh
 
 # ThreadSanitizer: the multi-threaded stress test and the heap's unit tests.
 tsan: deps

@@ -160,7 +160,7 @@ while time.time() - t < 20:
 		"[ $st -eq 0 ] && grep -q 'all equal' \"$tmp/err\" && grep -q 'libheapscope-preload.so' \"$tmp/err\""
 	kill "$p" 2>/dev/null
 	wait "$p" 2>/dev/null
-	"$HS" run --transport bpf --headless -o "$tmp/p.db" -- python3 -c 'print(len([bytes(99) for i in range(50000)]))' \
+	HEAPSCOPE_PRELOAD=$SHIM "$HS" run --transport bpf --headless -o "$tmp/p.db" -- python3 -c 'print(len([bytes(99) for i in range(50000)]))' \
 		>"$tmp/out" 2>"$tmp/err"
 	check "run --transport bpf -- python3: output passes, digests equal" \
 		"[ $? -eq 0 ] && [ \"\$(cat \"$tmp/out\")\" = 50000 ] && grep -q 'all equal' \"$tmp/err\""
