@@ -328,6 +328,9 @@ typedef struct hs_mheap {
 	} scav;
 
 	int badfree_warn; /* HEAPSCOPE_BADFREE=warn */
+	/* Experiments (docs/regressions.md), read once at init like the above. */
+	int page_cache_off;	/* HEAPSCOPE_PAGE_CACHE=off: every span's pages under heap.lock */
+	int arena_hints_kernel; /* HEAPSCOPE_ARENA_HINTS=kernel: no hints, mmap chooses */
 	pthread_key_t mcache_key;
 	_Atomic int inited;
 } hs_mheap;

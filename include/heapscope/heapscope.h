@@ -18,7 +18,14 @@
  * HEAPSCOPE_MEMORY_LIMIT (bytes, like GOMEMLIMIT), HEAPSCOPE_SCAVENGER_BUDGET
  * (percent of all CPUs, default 1; 0 turns the background scavenger off),
  * HEAPSCOPE_SCAVENGER_RETAIN (percent of the recent peak in use kept, default
- * 110), HEAPSCOPE_SCAVENGER_ADVICE (dontneed, the default, or free).
+ * 110), HEAPSCOPE_SCAVENGER_ADVICE (dontneed, the default, or free). Three more
+ * exist for experiments (docs/regressions.md): HEAPSCOPE_PAGE_CACHE (on, the
+ * default, or off: every span's pages come from the page allocator under its
+ * lock), HEAPSCOPE_SEARCH_ADDR (on, the default, or off: every page search
+ * starts at the root of the summary tree; the pages found are the same) and
+ * HEAPSCOPE_ARENA_HINTS (go, the default: Go's hint addresses from
+ * 0x00c000000000; kernel: no hints, mmap chooses). All are read once, when the
+ * heap initializes; `heapscope run --help` lists them as flags.
  *
  * Every function is thread-safe. docs/heap.md explains the heap.
  */
