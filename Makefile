@@ -43,7 +43,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
 	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c \
-	core/events.c core/ring.c core/trace.c core/model.c
+	core/background.c core/events.c core/ring.c core/trace.c core/model.c
 CLI_SRCS := $(wildcard cli/*.c)
 # The store (SQLite) links into the CLI and into the tests named test_store*.
 STORE_SRCS := $(wildcard store/*.c)

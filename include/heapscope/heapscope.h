@@ -92,6 +92,24 @@ void hs_heap_sweep(void);
  */
 uint64_t hs_heap_scavenge_all(void);
 
+/*
+ * A virtual clock for the heap's background work, so that replaying the same
+ * allocations gives the same events (heapscope replay-workload;
+ * docs/regressions.md). After hs_heap_virtual_clock() the background sweeper,
+ * the background scavenger and the trace sampler never run on threads of
+ * their own. They run only inside hs_heap_advance(now_ns), on the calling
+ * thread, as they would have run up to now_ns nanoseconds after the heap
+ * started: a woken sweep cycle is swept; every scavenger turn due by then is
+ * taken, its work charged at a fixed CPU cost per byte released and paced to
+ * HEAPSCOPE_SCAVENGER_BUDGET (0: none); a statistics sample and a digest are
+ * emitted for each 100 ms (when traced). hs_heap_virtual_clock returns 0, or
+ * -1 when the heap has allocated already (call it first). Call
+ * hs_heap_advance before each allocation or free, from one thread at a time,
+ * with times that never decrease. core/background.c explains the model.
+ */
+int hs_heap_virtual_clock(void);
+void hs_heap_advance(uint64_t now_ns);
+
 #ifdef __cplusplus
 }
 #endif
