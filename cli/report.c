@@ -279,9 +279,15 @@ static void report_text(FILE *f, const char *file, const hs_metrics *m)
 			m->frag_grows, mb(m->frag_grow_bytes, b, sizeof b));
 	fprintf(f, "spans: %" PRIu64 " allocated (%s), %" PRIu64 " freed\n", m->span_allocs,
 		mb(m->span_alloc_bytes, b, sizeof b), m->span_frees);
+	fprintf(f, "page allocator: %" PRIu64 " allocations under heap.lock (%" PRIu64 " of them 64-page blocks for "
+		   "page caches)\n",
+		m->page_allocs_locked, m->cache_allocs);
 	fprintf(f, "scavenger: %s released in %" PRIu64 " ranges, %" PRIu64 " cycles, %.1f ms CPU; %s recommitted\n",
 		mb(m->scav_released, b, sizeof b), m->scav_ranges, m->scav_cycles, (double)m->scav_cpu_ns / 1e6,
 		mb(m->recommit_bytes, b2, sizeof b2));
+	if (m->freed_released_ranges != 0)
+		fprintf(f, "released as freed: %s in %" PRIu64 " large spans (chunk pieces)\n",
+			mb(m->freed_released, b, sizeof b), m->freed_released_ranges);
 	if (m->mallocs != 0 || m->frees != 0)
 		fprintf(f, "objects: %" PRIu64 " mallocs (%s asked), %" PRIu64 " frees\n", m->mallocs,
 			mb(m->malloc_bytes, b, sizeof b), m->frees);
@@ -400,10 +406,15 @@ static void report_json(FILE *f, const char *file, const hs_metrics *m)
 		m->frag_grow_bytes);
 	fprintf(f, "  \"spans\": {\"allocs\": %" PRIu64 ", \"alloc_bytes\": %" PRIu64 ", \"frees\": %" PRIu64 "},\n",
 		m->span_allocs, m->span_alloc_bytes, m->span_frees);
+	fprintf(f, "  \"page_allocator\": {\"allocs_under_heap_lock\": %" PRIu64 ", \"page_cache_blocks\": %" PRIu64
+		   "},\n",
+		m->page_allocs_locked, m->cache_allocs);
 	fprintf(f,
 		"  \"scavenger\": {\"released_bytes\": %" PRIu64 ", \"ranges\": %" PRIu64 ", \"cycles\": %" PRIu64
-		", \"cpu_ns\": %" PRIu64 ", \"recommitted_bytes\": %" PRIu64 "},\n",
-		m->scav_released, m->scav_ranges, m->scav_cycles, m->scav_cpu_ns, m->recommit_bytes);
+		", \"cpu_ns\": %" PRIu64 ", \"recommitted_bytes\": %" PRIu64 ", \"released_as_freed_bytes\": %" PRIu64
+		", \"released_as_freed_ranges\": %" PRIu64 "},\n",
+		m->scav_released, m->scav_ranges, m->scav_cycles, m->scav_cpu_ns, m->recommit_bytes, m->freed_released,
+		m->freed_released_ranges);
 	fprintf(f, "  \"objects\": {\"mallocs\": %" PRIu64 ", \"frees\": %" PRIu64 ", \"malloc_bytes\": %" PRIu64
 		   "},\n",
 		m->mallocs, m->frees, m->malloc_bytes);
@@ -728,6 +739,12 @@ static void report_html(FILE *f, const char *file, const hs_metrics *m)
 	snprintf(buf, sizeof buf, "%s released in %" PRIu64 " ranges, %" PRIu64 " cycles, %.1f ms CPU",
 		 mb(m->scav_released, b, sizeof b), m->scav_ranges, m->scav_cycles, (double)m->scav_cpu_ns / 1e6);
 	html_row(f, "scavenger", buf);
+	snprintf(buf, sizeof buf, "%s in %" PRIu64 " ranges", mb(m->freed_released, b, sizeof b),
+		 m->freed_released_ranges);
+	html_row(f, "released as freed", buf);
+	snprintf(buf, sizeof buf, "%" PRIu64 " allocations under heap.lock (%" PRIu64 " page-cache blocks)",
+		 m->page_allocs_locked, m->cache_allocs);
+	html_row(f, "page allocator", buf);
 	snprintf(buf, sizeof buf, "%" PRIu64 " allocated (%s), %" PRIu64 " freed", m->span_allocs,
 		 mb(m->span_alloc_bytes, b2, sizeof b2), m->span_frees);
 	html_row(f, "spans", buf);
