@@ -24,6 +24,11 @@
  * The workload's exit status passes through as the recorder's; a model
  * divergence makes the recorder exit 1 after reporting it.
  *
+ * Heap settings (cli/settings.h): the seven experiment settings are resolved
+ * before the workload starts (flag, else inherited variable, else default),
+ * exported into the child's environment in canonical form, and recorded in
+ * the session's config as {"heap": {"NAME": {"value": ..., "from": ...}}}.
+ *
  * Programs (`heapscope run [options] -- PROGRAM ARGS...`, issue 8): the child
  * execs PROGRAM (found on PATH) with LD_PRELOAD naming libheapscope-preload.so
  * (shim/, docs/hosting.md: found in ../lib beside this binary, or named by
@@ -57,6 +62,7 @@
 #include "cli.h"
 #include "model.h"
 #include "ring.h"
+#include "settings.h"
 #include "store.h"
 #include "tui.h"
 #include "workloads.h"
@@ -74,6 +80,7 @@ typedef struct run_opts {
 	const char *duration;
 	hs_event_level level;
 	int lossy, headless, no_store, no_model;
+	hs_settings settings; /* the heap's, handed to the workload and recorded */
 } run_opts;
 
 static volatile sig_atomic_t stop_requested;
@@ -112,8 +119,11 @@ static void usage(FILE *f)
 		"  --seed N            the workload's seed (default 1)\n"
 		"  --duration SECONDS  run the workload this long (demo: until stopped otherwise)\n"
 		"  --lossy             drop events when the ring is full instead of waiting\n"
-		"  --ring-slots N      ring capacity in events, a power of two (default %" PRIu64 ")\n",
+		"  --ring-slots N      ring capacity in events, a power of two (default %" PRIu64 ")\n\n"
+		"heap settings (a flag wins over the environment variable; every setting is\n"
+		"recorded in the session's config; docs/regressions.md):\n",
 		HS_RING_DEFAULT_SLOTS);
+	hs_settings_usage(f);
 }
 
 /*
@@ -180,6 +190,7 @@ static void parse(int argc, char **argv, run_opts *o)
 	const char *workload_option = NULL;
 	*o = (run_opts){ .workload = "demo", .out = "heapscope.db", .seed = 1, .slots = HS_RING_DEFAULT_SLOTS,
 			 .level = HS_EVL_HEAP };
+	hs_settings_begin(&o->settings);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -226,6 +237,8 @@ static void parse(int argc, char **argv, run_opts *o)
 			o->no_store = 1;
 		} else if (strcmp(a, "--no-model") == 0) {
 			o->no_model = 1;
+		} else if (hs_settings_flag(&o->settings, "run", a, v)) {
+			i++;
 		} else if (strcmp(a, "--") == 0) {
 			if (i + 1 == argc)
 				hs_cli_usage_error("run: -- needs a program to run");
@@ -237,6 +250,7 @@ static void parse(int argc, char **argv, run_opts *o)
 		if (strcmp(a, "--workload") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--duration") == 0)
 			workload_option = a;
 	}
+	hs_settings_finish(&o->settings, "run");
 	if (o->prog != NULL) {
 		if (workload_option != NULL)
 			hs_cli_usage_error("run: %s is for built-in workloads, not with -- PROGRAM", workload_option);
@@ -288,7 +302,7 @@ static pid_t spawn_program(const run_opts *o, int fd)
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		_exit(127);
 	if (setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1) != 0 || setenv("HEAPSCOPE_TRACE_PATH", pathbuf, 1) != 0 ||
-	    setenv("LD_PRELOAD", preload, 1) != 0)
+	    setenv("LD_PRELOAD", preload, 1) != 0 || hs_settings_export(&o->settings) != 0)
 		_exit(127);
 	execvp(o->prog[0], o->prog);
 	int e = errno;
@@ -318,7 +332,8 @@ static pid_t spawn(const run_opts *o, int fd, int quiet)
 	/* The workload dies with the recorder, even one killed with SIGKILL. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		_exit(127);
-	setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1);
+	if (setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1) != 0 || hs_settings_export(&o->settings) != 0)
+		_exit(127);
 	if (quiet) {
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
@@ -556,9 +571,10 @@ int hs_cmd_run(int argc, char **argv)
 	if (o.prog == NULL)
 		close(fd);
 
-	char config[256];
-	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s}", o.slots,
-		 o.lossy ? "true" : "false", o.duration != NULL ? o.duration : "null");
+	char config[2048], heap[1024];
+	hs_settings_json(&o.settings, heap, sizeof heap);
+	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s, \"heap\": %s}",
+		 o.slots, o.lossy ? "true" : "false", o.duration != NULL ? o.duration : "null", heap);
 	r.info = (hs_session_info){ .command = o.command, .seed = o.seed, .pid = child,
 				    .recorder_pid = getpid(), .transport = "ring",
 				    .level = o.level == HS_EVL_OBJECT ? "objects" : "heap", .config = config,
