@@ -392,6 +392,12 @@ uintptr_t hs_pagealloc_find(hs_pagealloc *p, uintptr_t npages, hs_off_addr *new_
 	uintptr_t i = 0; /* first entry of the block being searched at level l */
 	hs_off_addr search = p->search_addr_off ? 0 : p->search_off;
 
+	if (p->in_use.len == 0) {
+		/* Nothing grown: nothing free, and no summary committed to read. */
+		*new_search_off = HS_MAX_SEARCH_ADDR;
+		return 0;
+	}
+
 	for (unsigned l = 0; l < HS_SUMMARY_LEVELS; l++) {
 		const uintptr_t entries = (uintptr_t)1 << hs_level_bits(l);
 		const unsigned log_pages = hs_level_log_pages(l);
