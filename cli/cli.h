@@ -31,6 +31,7 @@ int hs_cmd_demo(int argc, char **argv);
 int hs_cmd_diff(int argc, char **argv);
 int hs_cmd_sessions(int argc, char **argv);
 int hs_cmd_query(int argc, char **argv);
+int hs_cmd_replay_workload(int argc, char **argv);
 int hs_cmd_report(int argc, char **argv);
 int hs_cmd_run(int argc, char **argv);
 int hs_cmd_state(int argc, char **argv);

@@ -28,6 +28,9 @@
  * before the workload starts (flag, else inherited variable, else default),
  * exported into the child's environment in canonical form, and recorded in
  * the session's config as {"heap": {"NAME": {"value": ..., "from": ...}}}.
+ * The replay workload (heapscope replay-workload, cli/replay.c) is recorded
+ * here like any other; its session's command names the recording it replays
+ * and its config adds {"replay": {...}}, the input's description.
  *
  * Programs (`heapscope run [options] -- PROGRAM ARGS...`, issue 8): the child
  * execs PROGRAM (found on PATH) with LD_PRELOAD naming libheapscope-preload.so
@@ -61,6 +64,7 @@
 
 #include "cli.h"
 #include "model.h"
+#include "replay.h"
 #include "ring.h"
 #include "settings.h"
 #include "store.h"
@@ -81,6 +85,7 @@ typedef struct run_opts {
 	hs_event_level level;
 	int lossy, headless, no_store, no_model;
 	hs_settings settings; /* the heap's, handed to the workload and recorded */
+	char replay[512];     /* the replay workload's input, as JSON; "" for others */
 } run_opts;
 
 static volatile sig_atomic_t stop_requested;
@@ -262,6 +267,9 @@ static void parse(int argc, char **argv, run_opts *o)
 	if (hs_workload_find(o->workload) == NULL)
 		hs_cli_usage_error("run: unknown workload '%s' (see 'heapscope workloads')", o->workload);
 	snprintf(o->command, sizeof o->command, "%s", o->workload);
+	if (strcmp(o->workload, hs_replay_workload.name) == 0 &&
+	    hs_replay_describe(o->command, sizeof o->command, o->replay, sizeof o->replay) != 0)
+		hs_cli_usage_error("run: the replay workload is started by 'heapscope replay-workload FILE --session N'");
 }
 
 static uint64_t mono_ns(void)
@@ -573,8 +581,9 @@ int hs_cmd_run(int argc, char **argv)
 
 	char config[2048], heap[1024];
 	hs_settings_json(&o.settings, heap, sizeof heap);
-	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s, \"heap\": %s}",
-		 o.slots, o.lossy ? "true" : "false", o.duration != NULL ? o.duration : "null", heap);
+	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s, \"heap\": %s%s%s}",
+		 o.slots, o.lossy ? "true" : "false", o.duration != NULL ? o.duration : "null", heap,
+		 o.replay[0] != '\0' ? ", \"replay\": " : "", o.replay);
 	r.info = (hs_session_info){ .command = o.command, .seed = o.seed, .pid = child,
 				    .recorder_pid = getpid(), .transport = "ring",
 				    .level = o.level == HS_EVL_OBJECT ? "objects" : "heap", .config = config,
