@@ -183,6 +183,7 @@ cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/recorder.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/store.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/report.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/regressions.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/tui/run.sh
 
 # Real programs under the shim (tests/hosted/run.sh).
