@@ -37,8 +37,9 @@
  *    same as any workload's) is called in this process with the settings and
  *    HEAPSCOPE_REPLAY_FD naming the memfd; its child runs the replay workload
  *    (cli/replay_run.c) on the traced heap at level objects, so a replay can
- *    be replayed in turn. The session's command is "replay FILE:N" and its
- *    config holds the settings and the input's description.
+ *    be replayed in turn. The session's command is "replay FILE:N", its seed
+ *    the recording's, and its config holds the settings and the input's
+ *    description.
  *
  * 3. Replay (cli/replay_run.c): one thread per recorded thread, the
  *    operations in order by a baton passed between them, background work on
@@ -431,6 +432,7 @@ static void extract_session(const replay_opts *o, extract *x)
 				   "or free events to replay",
 				   o->file, session);
 	x->h.session = session;
+	x->h.seed = info.seed;
 	x->h.pid = o->pid != 0 ? o->pid : info.pid > 0 && info.pid <= UINT32_MAX ? (uint64_t)info.pid : 0;
 	snprintf(x->h.file, sizeof x->h.file, "%s", o->file);
 	hs_source *src;
@@ -510,8 +512,9 @@ int hs_cmd_replay_workload(int argc, char **argv)
 	       o.file, h->session, h->pid, h->nops, h->mallocs, h->frees, h->nthreads, h->nthreads == 1 ? "" : "s",
 	       (double)h->end_ns / 1e9, h->skipped_frees, h->unfreed);
 	fflush(stdout);
-	char fdbuf[16];
+	char fdbuf[16], seedbuf[24];
 	snprintf(fdbuf, sizeof fdbuf, "%d", x->fd);
+	snprintf(seedbuf, sizeof seedbuf, "%" PRIu64, h->seed);
 	extract_free(x);
 	free(x);
 
@@ -526,6 +529,8 @@ int hs_cmd_replay_workload(int argc, char **argv)
 	args[n++] = (char *)o.out;
 	args[n++] = "--events";
 	args[n++] = "objects";
+	args[n++] = "--seed"; /* the recording's, for the session's row; a replay has no use for it */
+	args[n++] = seedbuf;
 	if (o.headless)
 		args[n++] = "--headless";
 	for (int i = 0; i < o.nfwd; i++)

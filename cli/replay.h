@@ -40,6 +40,7 @@ typedef struct hs_replay_header {
 	uint64_t end_ns;      /* the recorded process's last event, ns after its first */
 	uint64_t pid;	      /* the recorded process */
 	int64_t session;
+	uint64_t seed;	      /* the recorded session's */
 	uint64_t mallocs, frees;
 	uint64_t skipped_frees; /* frees of addresses the trace never allocated */
 	uint64_t unfreed;	/* objects the trace never frees */
