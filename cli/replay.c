@@ -253,13 +253,8 @@ static void give_slot(extract *x, uint32_t slot)
 	x->free_slots[x->nfree++] = slot;
 }
 
-static void on_malloc(extract *x, const hs_event *e)
+static void on_malloc(extract *x, const hs_event *e, addr_entry *a)
 {
-	addr_entry *a = addr_get(&x->addrs, e->arg[0]);
-	if (a == NULL) {
-		x->failed = 1;
-		return;
-	}
 	uint32_t slot = take_slot(x);
 	emit(x, HS_REPLAY_MALLOC, slot, e->arg[1], e->tid);
 	if (a->nearly != 0) {
@@ -276,13 +271,8 @@ static void on_malloc(extract *x, const hs_event *e)
 	a->live[a->nlive++] = slot;
 }
 
-static void on_free(extract *x, const hs_event *e)
+static void on_free(extract *x, const hs_event *e, addr_entry *a)
 {
-	addr_entry *a = addr_get(&x->addrs, e->arg[0]);
-	if (a == NULL) {
-		x->failed = 1;
-		return;
-	}
 	if (a->nlive != 0) {
 		uint32_t slot = shift_out(a->live, &a->nlive);
 		emit(x, HS_REPLAY_FREE, slot, 0, e->tid);
@@ -308,10 +298,13 @@ static void on_event(extract *x, const hs_event *e)
 	uint64_t t = e->ts > x->t0 ? e->ts - x->t0 : 0;
 	if (t > x->last_t)
 		x->last_t = t;
-	if (e->kind == HS_EV_MALLOC)
-		on_malloc(x, e);
+	addr_entry *a = addr_get(&x->addrs, e->arg[0]);
+	if (a == NULL)
+		x->failed = 1;
+	else if (e->kind == HS_EV_MALLOC)
+		on_malloc(x, e, a);
 	else
-		on_free(x, e);
+		on_free(x, e, a);
 }
 
 /* After the last event: what is left at each address. */
@@ -375,35 +368,25 @@ static void parse(int argc, char **argv, replay_opts *o)
 	hs_settings_begin(&o->settings);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+		if (hs_cli_wants_help(a)) {
 			usage(stdout);
 			exit(HS_EXIT_OK);
 		} else if (strcmp(a, "--session") == 0) {
-			o->session = (int64_t)hs_cli_parse_u64("--session", v, 1, INT64_MAX);
-			i++;
+			o->session = (int64_t)hs_cli_parse_u64(a, v, 1, INT64_MAX), i++;
 		} else if (strcmp(a, "--pid") == 0) {
-			o->pid = hs_cli_parse_u64("--pid", v, 1, UINT32_MAX);
-			i++;
+			o->pid = hs_cli_parse_u64(a, v, 1, UINT32_MAX), i++;
 		} else if (strcmp(a, "-o") == 0) {
-			if (v == NULL)
-				hs_cli_usage_error("replay-workload: -o needs a file name");
-			o->out = v;
-			i++;
+			o->out = hs_cli_string(a, v), i++;
 		} else if (strcmp(a, "--headless") == 0) {
 			o->headless = 1;
 		} else if (hs_settings_flag(&o->settings, "replay-workload", a, v)) {
 			o->fwd[o->nfwd++] = argv[i];
 			o->fwd[o->nfwd++] = argv[++i];
-		} else if (a[0] == '-') {
-			hs_cli_usage_error("replay-workload: unknown option '%s' (see 'heapscope replay-workload --help')", a);
-		} else if (o->file == NULL) {
-			o->file = a;
 		} else {
-			hs_cli_usage_error("replay-workload: one FILE only");
+			hs_cli_file_arg("replay-workload", a, &o->file);
 		}
 	}
-	if (o->file == NULL)
-		hs_cli_usage_error("replay-workload: which FILE? (see 'heapscope replay-workload --help')");
+	hs_cli_need_file("replay-workload", o->file);
 	if (o->session < 0)
 		hs_cli_usage_error("replay-workload: which session? (--session N; 'heapscope sessions %s' lists them)",
 				   o->file);

@@ -820,16 +820,11 @@ int hs_cmd_report(int argc, char **argv)
 				hs_cli_usage_error("report: option -o needs a file name");
 			out = next;
 			i++;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			hs_cli_usage_error("report: unknown option '%s' (see 'heapscope report --help')", a);
-		} else if (file == NULL) {
-			file = a;
 		} else {
-			hs_cli_usage_error("report: one FILE only (see 'heapscope report --help')");
+			hs_cli_file_arg("report", a, &file);
 		}
 	}
-	if (file == NULL)
-		hs_cli_usage_error("report: which FILE? (see 'heapscope report --help')");
+	hs_cli_need_file("report", file);
 	if (out != NULL && same_file(out, file))
 		hs_cli_usage_error("report: -o %s would overwrite the session file", out);
 

@@ -321,11 +321,6 @@ static void test_virtual_clock(void **state)
 {
 	(void)state;
 	run_child("virtual", NULL);
-}
-
-static void test_virtual_clock_budget_zero(void **state)
-{
-	(void)state;
 	run_child("virtual-0", "HEAPSCOPE_SCAVENGER_BUDGET=0");
 }
 
@@ -348,7 +343,6 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_memory_limit),
 		cmocka_unit_test(test_cpu_budget),
 		cmocka_unit_test(test_virtual_clock),
-		cmocka_unit_test(test_virtual_clock_budget_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
