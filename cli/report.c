@@ -286,8 +286,9 @@ static void report_text(FILE *f, const char *file, const hs_metrics *m)
 		mb(m->scav_released, b, sizeof b), m->scav_ranges, m->scav_cycles, (double)m->scav_cpu_ns / 1e6,
 		mb(m->recommit_bytes, b2, sizeof b2));
 	if (m->freed_released_ranges != 0)
-		fprintf(f, "released as freed: %s in %" PRIu64 " large spans (chunk pieces)\n",
-			mb(m->freed_released, b, sizeof b), m->freed_released_ranges);
+		fprintf(f, "released as freed: %s of large spans in %" PRIu64 " range%s\n",
+			mb(m->freed_released, b, sizeof b), m->freed_released_ranges,
+			m->freed_released_ranges == 1 ? "" : "s");
 	if (m->mallocs != 0 || m->frees != 0)
 		fprintf(f, "objects: %" PRIu64 " mallocs (%s asked), %" PRIu64 " frees\n", m->mallocs,
 			mb(m->malloc_bytes, b, sizeof b), m->frees);
