@@ -13,6 +13,8 @@
  *    recorded size in a slot, free frees the object in a slot, each run by the
  *    replay thread of the recorded thread and stamped with its virtual time,
  *    the record's timestamp less the process's first (never decreasing).
+ *    A pid that exec'd has had a heap per program; the first is replayed
+ *    (up to its proc_end).
  *
  *    Addresses are remapped: a recorded address names whatever object the
  *    trace last put there, and the replay's own pointer for it lives in a
@@ -169,6 +171,7 @@ typedef struct extract {
 	uint32_t last_tid, last_thread; /* a one-entry cache: records come in runs per thread */
 	uint64_t t0, last_t, last_ts;
 	int started;
+	int ended;  /* the process's proc_end was seen: later events of its pid are another heap's */
 	int failed; /* out of memory or a write failed */
 } extract;
 
@@ -433,8 +436,10 @@ static void extract_session(const replay_opts *o, extract *x)
 			if (npids < MAX_PIDS)
 				pids[npids++] = e.pid;
 		}
-		if (e.pid == x->h.pid)
+		/* A pid that exec'd had a heap per program: the first is replayed. */
+		if (e.pid == x->h.pid && !x->ended)
 			on_event(x, &e);
+		x->ended |= e.pid == x->h.pid && e.kind == HS_EV_PROC_END;
 	}
 	hs_source_close(src);
 	if (r < 0) {
