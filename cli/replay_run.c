@@ -38,7 +38,6 @@
  * the traced one, so that the replayed heap sees the recorded operations and
  * nothing else.
  */
-#include <errno.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -47,11 +46,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <time.h>
 
 #include "replay.h"
 #include "heapscope/heapscope.h"
 
 #define OS_PAGE 4096
+#define STOP_POLL_MS 50 /* a stop is seen within this long, whoever holds the baton */
 
 typedef struct thread {
 	sem_t baton;
@@ -81,12 +82,25 @@ typedef struct start {
 
 static void hold(replay *r, uint32_t self);
 
-/* Waits for the baton. A signal interrupts the wait only on the main thread
- * (the others block SIGINT and SIGTERM), which passes a stop on. */
+/* Waits for the baton. The signal handler runs on the main thread (the
+ * others block SIGINT and SIGTERM), which looks at the stop flag every
+ * STOP_POLL_MS while it waits and passes a stop on to the holder. */
 static void wait_baton(replay *r, uint32_t self)
 {
-	while (sem_wait(&r->th[self].baton) != 0) {
-		if (errno == EINTR && self == r->main && r->stop != NULL && *r->stop)
+	if (self != r->main) {
+		while (sem_wait(&r->th[self].baton) != 0)
+			;
+		return;
+	}
+	for (;;) {
+		struct timespec until;
+		clock_gettime(CLOCK_REALTIME, &until);
+		until.tv_nsec += STOP_POLL_MS * 1000000L;
+		until.tv_sec += until.tv_nsec / 1000000000L;
+		until.tv_nsec %= 1000000000L;
+		if (sem_timedwait(&r->th[self].baton, &until) == 0)
+			return;
+		if (r->stop != NULL && *r->stop)
 			atomic_store(&r->stopping, 1);
 	}
 }
