@@ -367,9 +367,12 @@ static void compute(side *s)
 {
 	char err[512];
 	hs_store *st = hs_cli_open_store(s->file);
-	if (hs_metrics_compute(st, s->session, &s->m, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", s->file, err);
+	int failed = hs_metrics_compute(st, s->session, &s->m, err, sizeof err) != 0;
 	hs_store_close(st);
+	if (failed) {
+		hs_metrics_free(&s->m);
+		hs_cli_usage_error("%s: %s", s->file, err);
+	}
 	hs_metrics_verdict(&s->m, s->verdict, sizeof s->verdict);
 	/* the series is not compared: keep only the sums */
 	hs_metrics_free(&s->m);

@@ -832,9 +832,12 @@ int hs_cmd_report(int argc, char **argv)
 	char err[512];
 	hs_store *st = hs_cli_open_store(file);
 	hs_metrics m;
-	if (hs_metrics_compute(st, session, &m, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", file, err);
+	int failed = hs_metrics_compute(st, session, &m, err, sizeof err) != 0;
 	hs_store_close(st);
+	if (failed) {
+		hs_metrics_free(&m);
+		hs_cli_usage_error("%s: %s", file, err);
+	}
 
 	FILE *f = stdout;
 	if (out != NULL && (f = fopen(out, "w")) == NULL)
