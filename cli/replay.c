@@ -13,8 +13,8 @@
  *    recorded size in a slot, free frees the object in a slot, each run by the
  *    replay thread of the recorded thread and stamped with its virtual time,
  *    the record's timestamp less the process's first (never decreasing).
- *    A pid that exec'd has had a heap per program; the first is replayed
- *    (up to its proc_end).
+ *    A pid that exec'd has had a heap per program; the first is replayed (up
+ *    to its proc_end, or to the next program's proc_start: exec leaves none).
  *
  *    Addresses are remapped: a recorded address names whatever object the
  *    trace last put there, and the replay's own pointer for it lives in a
@@ -171,7 +171,7 @@ typedef struct extract {
 	uint32_t last_tid, last_thread; /* a one-entry cache: records come in runs per thread */
 	uint64_t t0, last_t, last_ts;
 	int started;
-	int ended;  /* the process's proc_end was seen: later events of its pid are another heap's */
+	int ended;  /* the process's first heap is over: later events of its pid are another's */
 	int failed; /* out of memory or a write failed */
 } extract;
 
@@ -398,7 +398,7 @@ static void parse(int argc, char **argv, replay_opts *o)
 		o->out = o->file;
 }
 
-/* The session's processes, in order of their proc_start: "123, 456" */
+/* The session's processes, in order of their first proc_start: "123, 456" */
 static void name_pids(const uint32_t *pids, unsigned n, char *buf, size_t len)
 {
 	size_t k = 0;
@@ -407,60 +407,75 @@ static void name_pids(const uint32_t *pids, unsigned n, char *buf, size_t len)
 		k += (size_t)snprintf(buf + k, len - k, "%s%u", i ? ", " : "", pids[i]);
 }
 
-/* Reads the session and writes the operations of the chosen process into x->fd. */
-static void extract_session(const replay_opts *o, extract *x)
+/* Reads the session and writes the operations of the chosen process into
+ * x->fd: 0, or -1 with one line in err (everything it opened closed). */
+static int extract_session(const replay_opts *o, extract *x, char *err, size_t errlen)
 {
 	hs_session_info info;
 	int64_t session = o->session;
 	hs_store *st = hs_cli_open_session(o->file, &session, &info);
-	if (info.level == NULL || strcmp(info.level, "objects") != 0)
-		hs_cli_usage_error("%s: session %" PRId64 " was recorded without --events objects: it has no malloc "
-				   "or free events to replay",
-				   o->file, session);
+	if (info.level == NULL || strcmp(info.level, "objects") != 0) {
+		hs_store_close(st);
+		snprintf(err, errlen,
+			 "%s: session %" PRId64 " was recorded without --events objects: it has no malloc or free "
+			 "events to replay",
+			 o->file, session);
+		return -1;
+	}
 	x->h.session = session;
 	x->h.seed = info.seed;
 	x->h.pid = o->pid != 0 ? o->pid : info.pid > 0 && info.pid <= UINT32_MAX ? (uint64_t)info.pid : 0;
 	snprintf(x->h.file, sizeof x->h.file, "%s", o->file);
 	hs_source *src;
-	if (hs_source_open(st, session, 0, &src) != 0)
-		hs_cli_usage_error("%s: %s", o->file, hs_store_error(st));
+	if (hs_source_open(st, session, 0, &src) != 0) {
+		snprintf(err, errlen, "%s: %s", o->file, hs_store_error(st));
+		hs_store_close(st);
+		return -1;
+	}
 	uint32_t pids[MAX_PIDS];
 	unsigned npids = 0;
-	int seen = 0, r;
+	int seen = 0, more = 0, r;
 	hs_event e;
 	while ((r = hs_source_next(src, &e)) == 1 && !x->failed) {
 		if (e.kind == HS_EV_PROC_START) {
 			if (x->h.pid == 0)
 				x->h.pid = e.pid;
 			seen |= e.pid == x->h.pid;
-			if (npids < MAX_PIDS)
+			unsigned k = 0;
+			while (k < npids && pids[k] != e.pid)
+				k++;
+			if (k == npids && npids < MAX_PIDS)
 				pids[npids++] = e.pid;
+			more |= k == npids && npids == MAX_PIDS;
 		}
-		/* A pid that exec'd had a heap per program: the first is replayed. */
-		if (e.pid == x->h.pid && !x->ended)
-			on_event(x, &e);
-		x->ended |= e.pid == x->h.pid && e.kind == HS_EV_PROC_END;
+		if (e.pid == x->h.pid) {
+			/* A heap ends at its proc_end, or where its pid's next program
+			 * starts (exec: no proc_end). The first is replayed. */
+			x->ended |= x->started && e.kind == HS_EV_PROC_START;
+			if (!x->ended)
+				on_event(x, &e);
+			x->ended |= e.kind == HS_EV_PROC_END;
+		}
 	}
 	hs_source_close(src);
-	if (r < 0) {
-		char err[512];
-		snprintf(err, sizeof err, "%s", hs_store_error(st));
-		hs_store_close(st);
-		hs_cli_usage_error("%s: %s", o->file, err);
-	}
+	if (r < 0)
+		snprintf(err, errlen, "%s: %s", o->file, hs_store_error(st));
 	hs_store_close(st);
-	if (x->failed)
-		hs_cli_usage_error("replay-workload: out of memory or cannot write the replay's input: %s",
-				   strerror(errno));
+	if (r < 0)
+		return -1;
 	char list[256];
 	name_pids(pids, npids, list, sizeof list);
-	if (!seen)
-		hs_cli_usage_error("%s: session %" PRId64 " has no process %" PRIu64 " (its processes: %s)", o->file,
-				   session, x->h.pid, npids ? list : "none");
-	if (x->h.nops == 0)
-		hs_cli_usage_error("%s: session %" PRId64 " has no malloc or free events of process %" PRIu64
-				   ": nothing to replay",
-				   o->file, session, x->h.pid);
+	if (x->failed)
+		snprintf(err, errlen, "replay-workload: out of memory or cannot write the replay's input: %s",
+			 strerror(errno));
+	else if (!seen)
+		snprintf(err, errlen, "%s: session %" PRId64 " has no process %" PRIu64 " (its processes: %s%s)", o->file,
+			 session, x->h.pid, npids ? list : "none", more ? ", ..." : "");
+	else if (x->h.nops == 0)
+		snprintf(err, errlen, "%s: session %" PRId64 " has no malloc or free events of process %" PRIu64
+			 ": nothing to replay",
+			 o->file, session, x->h.pid);
+	return x->failed || !seen || x->h.nops == 0 ? -1 : 0;
 }
 
 /* The memfd, not closed on exec: the recorder's workload child reads it. */
@@ -475,24 +490,45 @@ static int make_input(void)
 	return fd;
 }
 
+/* The whole input into fd, its header into *h: 0, or -1 with one line in err. */
+static int write_input(const replay_opts *o, int fd, hs_replay_header *h, char *err, size_t errlen)
+{
+	extract *x = calloc(1, sizeof *x); /* its buffer is large for a stack */
+	if (x == NULL) {
+		snprintf(err, errlen, "replay-workload: out of memory");
+		return -1;
+	}
+	x->fd = fd;
+	x->h.main_thread = HS_REPLAY_NO_THREAD;
+	int r = extract_session(o, x, err, errlen);
+	if (r == 0) {
+		settle(x);
+		if (x->nbuf != 0)
+			flush_ops(x);
+		*h = x->h;
+		memcpy(h->magic, HS_REPLAY_MAGIC, sizeof h->magic);
+		if (x->failed || pwrite(fd, h, sizeof *h, 0) != (ssize_t)sizeof *h) {
+			snprintf(err, errlen, "replay-workload: cannot write the replay's input: %s", strerror(errno));
+			r = -1;
+		}
+	}
+	extract_free(x);
+	free(x);
+	return r;
+}
+
 int hs_cmd_replay_workload(int argc, char **argv)
 {
 	replay_opts o;
 	parse(argc, argv, &o);
 
-	extract *x = calloc(1, sizeof *x); /* its buffer is large for a stack */
-	if (x == NULL)
-		hs_cli_usage_error("replay-workload: out of memory");
-	x->fd = make_input();
-	x->h.main_thread = HS_REPLAY_NO_THREAD;
-	extract_session(&o, x);
-	settle(x);
-	if (x->nbuf != 0)
-		flush_ops(x);
-	hs_replay_header hdr = x->h;
-	memcpy(hdr.magic, HS_REPLAY_MAGIC, sizeof hdr.magic);
-	if (x->failed || pwrite(x->fd, &hdr, sizeof hdr, 0) != (ssize_t)sizeof hdr)
-		hs_cli_usage_error("replay-workload: cannot write the replay's input: %s", strerror(errno));
+	int fd = make_input();
+	hs_replay_header hdr;
+	char err[768];
+	if (write_input(&o, fd, &hdr, err, sizeof err) != 0) {
+		close(fd);
+		hs_cli_usage_error("%s", err);
+	}
 	const hs_replay_header *h = &hdr;
 	printf("heapscope replay-workload: %s session %" PRId64 ", process %" PRIu64 ": %" PRIu64 " operations (%" PRIu64
 	       " malloc, %" PRIu64 " free) on %u thread%s over %.2f s; %" PRIu64 " frees of addresses never allocated "
@@ -501,10 +537,8 @@ int hs_cmd_replay_workload(int argc, char **argv)
 	       (double)h->end_ns / 1e9, h->skipped_frees, h->unfreed);
 	fflush(stdout);
 	char fdbuf[16], seedbuf[24];
-	snprintf(fdbuf, sizeof fdbuf, "%d", x->fd);
+	snprintf(fdbuf, sizeof fdbuf, "%d", fd);
 	snprintf(seedbuf, sizeof seedbuf, "%" PRIu64, h->seed);
-	extract_free(x);
-	free(x);
 
 	if (setenv(HS_REPLAY_FD_ENV, fdbuf, 1) != 0)
 		hs_cli_usage_error("replay-workload: cannot set %s: %s", HS_REPLAY_FD_ENV, strerror(errno));
