@@ -43,7 +43,7 @@ CORE_SRCS := core/panic.c core/sys.c core/addrrange.c core/pallocsum.c core/pall
 	core/scavindex.c core/pagescav.c \
 	core/fixalloc.c core/sizeclasses.c core/arena.c core/mheap.c core/mspan.c core/mcentral.c \
 	core/mcache.c core/sweep.c core/scavenger.c core/malloc.c core/heapcheck.c \
-	core/events.c core/ring.c core/trace.c core/model.c
+	core/background.c core/events.c core/ring.c core/trace.c core/model.c
 CLI_SRCS := $(wildcard cli/*.c)
 # The eBPF transport (probes/): the BPF program, built with clang for the BPF
 # target, embedded in a libbpf skeleton that probes/bpf.c includes.
@@ -208,6 +208,7 @@ cli-test: $(BUILD)/bin/heapscope
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/recorder.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/store.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/report.sh
+	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/cli/regressions.sh
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope tests/tui/run.sh
 
 # Real programs under the shim (tests/hosted/run.sh).

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "cli.h"
 
@@ -32,4 +33,32 @@ uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, u
 		hs_cli_usage_error("option %s: %llu is outside [%llu, %llu]", option, v,
 				   (unsigned long long)min, (unsigned long long)max);
 	return v;
+}
+
+const char *hs_cli_string(const char *option, const char *value)
+{
+	if (value == NULL)
+		hs_cli_usage_error("option %s needs a value", option);
+	return value;
+}
+
+int hs_cli_wants_help(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+void hs_cli_file_arg(const char *cmd, const char *arg, const char **file)
+{
+	if (arg[0] == '-' && arg[1] != '\0')
+		hs_cli_usage_error("%s: unknown option '%s' (see 'heapscope %s --help')", cmd, arg, cmd);
+	if (*file != NULL)
+		hs_cli_usage_error("%s: one FILE only (see 'heapscope %s --help')", cmd, cmd);
+	*file = arg;
+}
+
+const char *hs_cli_need_file(const char *cmd, const char *file)
+{
+	if (file == NULL)
+		hs_cli_usage_error("%s: which FILE? (see 'heapscope %s --help')", cmd, cmd);
+	return file;
 }

@@ -22,6 +22,16 @@ __attribute__((noreturn, format(printf, 1, 2))) void hs_cli_usage_error(const ch
  * exits with a message naming the option. */
 uint64_t hs_cli_parse_u64(const char *option, const char *value, uint64_t min, uint64_t max);
 
+/* A string option's value, or exit 2 with "option OPTION needs a value". */
+const char *hs_cli_string(const char *option, const char *value);
+/* --help or -h. */
+int hs_cli_wants_help(const char *arg);
+/* A word no option of command cmd took: its FILE, once; a word starting with
+ * '-' (but "-" alone) is an unknown option. Exits 2 with one line otherwise. */
+void hs_cli_file_arg(const char *cmd, const char *arg, const char **file);
+/* After the words: the FILE, or exit 2 with "cmd: which FILE? ...". */
+const char *hs_cli_need_file(const char *cmd, const char *file);
+
 /* cli/session.c: FILE opened read-only, or exit 2 with one line; with a
  * session (-1: the file's last, written back) and its row in *info. */
 hs_store *hs_cli_open_store(const char *file);
@@ -32,6 +42,7 @@ int hs_cmd_demo(int argc, char **argv);
 int hs_cmd_diff(int argc, char **argv);
 int hs_cmd_sessions(int argc, char **argv);
 int hs_cmd_query(int argc, char **argv);
+int hs_cmd_replay_workload(int argc, char **argv);
 int hs_cmd_report(int argc, char **argv);
 int hs_cmd_run(int argc, char **argv);
 int hs_cmd_state(int argc, char **argv);

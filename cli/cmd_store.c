@@ -186,16 +186,11 @@ int hs_cmd_sessions(int argc, char **argv)
 		if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			sessions_usage(stdout);
 			return HS_EXIT_OK;
-		} else if (argv[i][0] == '-' && argv[i][1] != '\0') {
-			hs_cli_usage_error("sessions: unknown option '%s' (see 'heapscope sessions --help')", argv[i]);
-		} else if (file == NULL) {
-			file = argv[i];
 		} else {
-			hs_cli_usage_error("sessions: one FILE only (see 'heapscope sessions --help')");
+			hs_cli_file_arg("sessions", argv[i], &file);
 		}
 	}
-	if (file == NULL)
-		hs_cli_usage_error("sessions: which FILE? (see 'heapscope sessions --help')");
+	hs_cli_need_file("sessions", file);
 
 	hs_store *st = hs_cli_open_store(file);
 	session_rows rows = { 0 };

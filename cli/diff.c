@@ -6,7 +6,8 @@
  * after the other, so memory is that of one pass plus two small results). The
  * figures that matter for a regression — peak and final retained, peak in-use
  * and RSS, heap growth, fragmentation, the scavenger's work, span churn of the
- * busiest classes, duration and events — are listed with the absolute and the
+ * busiest classes, page allocations under heap.lock, duration and events —
+ * are listed with the absolute and the
  * relative change from A to B, largest relative change first; the first line
  * names the largest. The order is by the relative change measured from at
  * least a floor — 1 MiB for bytes, 1 point for a share, 1 ms, 1 for counts —
@@ -60,10 +61,11 @@ static void usage(FILE *f)
 		   "Compares two recorded sessions: sessions A and B of one FILE, or the last\n"
 		   "session of each of two files (FILE:N picks session N). For each figure that\n"
 		   "matters for a regression (peak and final retained, peak in-use and RSS, heap\n"
-		   "growth, fragmentation, scavenger work, span churn of the busiest classes,\n"
-		   "duration, events) prints A, B, the change and the relative change, largest\n"
-		   "relative change first; the first line names the largest. The files are\n"
-		   "opened read-only. docs/reports.md explains every figure.\n\n"
+		   "growth, fragmentation, scavenger work, span churn of the busiest classes, page\n"
+		   "allocations under heap.lock, duration, events) prints A, B, the change and the\n"
+		   "relative change, largest relative change first; the first line names the\n"
+		   "largest. The files are opened read-only. docs/reports.md explains every\n"
+		   "figure; docs/regressions.md walks through a regression hunt.\n\n"
 		   "  --json   the comparison as JSON\n"
 		   "  --help   this text\n");
 }
@@ -134,6 +136,7 @@ static size_t build(const hs_metrics *a, const hs_metrics *b, metric *t)
 	add(t, &n, "peak retained", U_BYTES, D(a->peak_retained.retained), D(b->peak_retained.retained));
 	add(t, &n, "final retained", U_BYTES, D(a->last.retained), D(b->last.retained));
 	add(t, &n, "scavenger released", U_BYTES, D(a->scav_released), D(b->scav_released));
+	add(t, &n, "released as freed (large spans)", U_BYTES, D(a->freed_released), D(b->freed_released));
 	add(t, &n, "peak in-use", U_BYTES, D(a->peak_in_use.in_use), D(b->peak_in_use.in_use));
 	add(t, &n, "peak RSS", U_BYTES, D(a->peak_rss.rss), D(b->peak_rss.rss));
 	add(t, &n, "final RSS", U_BYTES, D(a->last.rss), D(b->last.rss));
@@ -154,6 +157,7 @@ static size_t build(const hs_metrics *a, const hs_metrics *b, metric *t)
 	add(t, &n, "re-committed", U_BYTES, D(a->recommit_bytes), D(b->recommit_bytes));
 	add(t, &n, "spans allocated", U_COUNT, D(a->span_allocs), D(b->span_allocs));
 	add(t, &n, "spans freed", U_COUNT, D(a->span_frees), D(b->span_frees));
+	add(t, &n, "page allocations under heap.lock", U_COUNT, D(a->page_allocs_locked), D(b->page_allocs_locked));
 	unsigned top[CHURN_CLASSES];
 	size_t k = busiest(a, b, top, CHURN_CLASSES);
 	for (size_t i = 0; i < k; i++) {
@@ -363,9 +367,12 @@ static void compute(side *s)
 {
 	char err[512];
 	hs_store *st = hs_cli_open_store(s->file);
-	if (hs_metrics_compute(st, s->session, &s->m, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", s->file, err);
+	int failed = hs_metrics_compute(st, s->session, &s->m, err, sizeof err) != 0;
 	hs_store_close(st);
+	if (failed) {
+		hs_metrics_free(&s->m);
+		hs_cli_usage_error("%s: %s", s->file, err);
+	}
 	hs_metrics_verdict(&s->m, s->verdict, sizeof s->verdict);
 	/* the series is not compared: keep only the sums */
 	hs_metrics_free(&s->m);

@@ -25,6 +25,7 @@ static const command commands[] = {
 	{ "diff", hs_cmd_diff, "compare two sessions: the largest relative changes first" },
 	{ "run", hs_cmd_run, "run a workload on the traced heap and record its events" },
 	{ "attach", hs_cmd_attach, "record a process already running on heapscope's heap (eBPF)" },
+	{ "replay-workload", hs_cmd_replay_workload, "re-run a recorded malloc/free trace on this heap, recorded" },
 	{ "state", hs_cmd_state, "the heap's metadata at any point of a recorded session, as text" },
 	{ "verify", hs_cmd_verify, "replay a recorded session into the model and check it" },
 	{ "view", hs_cmd_view, "open a recorded session in the TUI (replay, seek, follow)" },
@@ -37,7 +38,7 @@ static void usage(FILE *f)
 		   "heapscope is Go's runtime heap rebuilt in C, with its insides made visible.\n\n"
 		   "commands:\n");
 	for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-		fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+		fprintf(f, "  %-16s %s\n", commands[i].name, commands[i].help);
 	fprintf(f, "\nRun 'heapscope COMMAND --help' for a command's options.\n");
 }
 

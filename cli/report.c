@@ -279,9 +279,16 @@ static void report_text(FILE *f, const char *file, const hs_metrics *m)
 			m->frag_grows, mb(m->frag_grow_bytes, b, sizeof b));
 	fprintf(f, "spans: %" PRIu64 " allocated (%s), %" PRIu64 " freed\n", m->span_allocs,
 		mb(m->span_alloc_bytes, b, sizeof b), m->span_frees);
+	fprintf(f, "page allocator: %" PRIu64 " allocations under heap.lock (%" PRIu64 " of them 64-page blocks for "
+		   "page caches)\n",
+		m->page_allocs_locked, m->cache_allocs);
 	fprintf(f, "scavenger: %s released in %" PRIu64 " ranges, %" PRIu64 " cycles, %.1f ms CPU; %s recommitted\n",
 		mb(m->scav_released, b, sizeof b), m->scav_ranges, m->scav_cycles, (double)m->scav_cpu_ns / 1e6,
 		mb(m->recommit_bytes, b2, sizeof b2));
+	if (m->freed_released_ranges != 0)
+		fprintf(f, "released as freed: %s of large spans in %" PRIu64 " range%s\n",
+			mb(m->freed_released, b, sizeof b), m->freed_released_ranges,
+			m->freed_released_ranges == 1 ? "" : "s");
 	if (m->mallocs != 0 || m->frees != 0)
 		fprintf(f, "objects: %" PRIu64 " mallocs (%s asked), %" PRIu64 " frees\n", m->mallocs,
 			mb(m->malloc_bytes, b, sizeof b), m->frees);
@@ -400,10 +407,15 @@ static void report_json(FILE *f, const char *file, const hs_metrics *m)
 		m->frag_grow_bytes);
 	fprintf(f, "  \"spans\": {\"allocs\": %" PRIu64 ", \"alloc_bytes\": %" PRIu64 ", \"frees\": %" PRIu64 "},\n",
 		m->span_allocs, m->span_alloc_bytes, m->span_frees);
+	fprintf(f, "  \"page_allocator\": {\"allocs_under_heap_lock\": %" PRIu64 ", \"page_cache_blocks\": %" PRIu64
+		   "},\n",
+		m->page_allocs_locked, m->cache_allocs);
 	fprintf(f,
 		"  \"scavenger\": {\"released_bytes\": %" PRIu64 ", \"ranges\": %" PRIu64 ", \"cycles\": %" PRIu64
-		", \"cpu_ns\": %" PRIu64 ", \"recommitted_bytes\": %" PRIu64 "},\n",
-		m->scav_released, m->scav_ranges, m->scav_cycles, m->scav_cpu_ns, m->recommit_bytes);
+		", \"cpu_ns\": %" PRIu64 ", \"recommitted_bytes\": %" PRIu64 ", \"released_as_freed_bytes\": %" PRIu64
+		", \"released_as_freed_ranges\": %" PRIu64 "},\n",
+		m->scav_released, m->scav_ranges, m->scav_cycles, m->scav_cpu_ns, m->recommit_bytes, m->freed_released,
+		m->freed_released_ranges);
 	fprintf(f, "  \"objects\": {\"mallocs\": %" PRIu64 ", \"frees\": %" PRIu64 ", \"malloc_bytes\": %" PRIu64
 		   "},\n",
 		m->mallocs, m->frees, m->malloc_bytes);
@@ -728,6 +740,12 @@ static void report_html(FILE *f, const char *file, const hs_metrics *m)
 	snprintf(buf, sizeof buf, "%s released in %" PRIu64 " ranges, %" PRIu64 " cycles, %.1f ms CPU",
 		 mb(m->scav_released, b, sizeof b), m->scav_ranges, m->scav_cycles, (double)m->scav_cpu_ns / 1e6);
 	html_row(f, "scavenger", buf);
+	snprintf(buf, sizeof buf, "%s in %" PRIu64 " ranges", mb(m->freed_released, b, sizeof b),
+		 m->freed_released_ranges);
+	html_row(f, "released as freed", buf);
+	snprintf(buf, sizeof buf, "%" PRIu64 " allocations under heap.lock (%" PRIu64 " page-cache blocks)",
+		 m->page_allocs_locked, m->cache_allocs);
+	html_row(f, "page allocator", buf);
 	snprintf(buf, sizeof buf, "%" PRIu64 " allocated (%s), %" PRIu64 " freed", m->span_allocs,
 		 mb(m->span_alloc_bytes, b2, sizeof b2), m->span_frees);
 	html_row(f, "spans", buf);
@@ -803,25 +821,23 @@ int hs_cmd_report(int argc, char **argv)
 				hs_cli_usage_error("report: option -o needs a file name");
 			out = next;
 			i++;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			hs_cli_usage_error("report: unknown option '%s' (see 'heapscope report --help')", a);
-		} else if (file == NULL) {
-			file = a;
 		} else {
-			hs_cli_usage_error("report: one FILE only (see 'heapscope report --help')");
+			hs_cli_file_arg("report", a, &file);
 		}
 	}
-	if (file == NULL)
-		hs_cli_usage_error("report: which FILE? (see 'heapscope report --help')");
+	hs_cli_need_file("report", file);
 	if (out != NULL && same_file(out, file))
 		hs_cli_usage_error("report: -o %s would overwrite the session file", out);
 
 	char err[512];
 	hs_store *st = hs_cli_open_store(file);
 	hs_metrics m;
-	if (hs_metrics_compute(st, session, &m, err, sizeof err) != 0)
-		hs_cli_usage_error("%s: %s", file, err);
+	int failed = hs_metrics_compute(st, session, &m, err, sizeof err) != 0;
 	hs_store_close(st);
+	if (failed) {
+		hs_metrics_free(&m);
+		hs_cli_usage_error("%s: %s", file, err);
+	}
 
 	FILE *f = stdout;
 	if (out != NULL && (f = fopen(out, "w")) == NULL)

@@ -24,6 +24,14 @@
  * The workload's exit status passes through as the recorder's; a model
  * divergence makes the recorder exit 1 after reporting it.
  *
+ * Heap settings (cli/settings.h): the seven experiment settings are resolved
+ * before the workload starts (flag, else inherited variable, else default),
+ * exported into the child's environment in canonical form, and recorded in
+ * the session's config as {"heap": {"NAME": {"value": ..., "from": ...}}}.
+ * The replay workload (heapscope replay-workload, cli/replay.c) is recorded
+ * here like any other; its session's command names the recording it replays
+ * and its config adds {"replay": {...}}, the input's description.
+ *
  * Programs (`heapscope run [options] -- PROGRAM ARGS...`, issue 8): the child
  * execs PROGRAM (found on PATH) with LD_PRELOAD naming libheapscope-preload.so
  * (shim/, docs/hosting.md: found in ../lib beside this binary, or named by
@@ -59,7 +67,9 @@
 #include "bpf.h"
 #include "cli.h"
 #include "model.h"
+#include "replay.h"
 #include "ring.h"
+#include "settings.h"
 #include "store.h"
 #include "tui.h"
 #include "workloads.h"
@@ -77,6 +87,8 @@ typedef struct run_opts {
 	const char *duration;
 	hs_event_level level;
 	int lossy, headless, no_store, no_model;
+	hs_settings settings; /* the heap's, handed to the workload and recorded */
+	char replay[512];     /* the replay workload's input, as JSON; "" for others */
 	int bpf;	  /* --transport bpf, or attach: the eBPF transport (probes/) */
 	pid_t attach_pid; /* attach: the running process; 0 for run */
 	char target[PATH_MAX]; /* bpf: the file carrying the probes */
@@ -125,8 +137,11 @@ static void usage(FILE *f)
 		"                      bpf: eBPF programs on the heap's USDT probes, attached to the\n"
 		"                      child before it starts, as 'heapscope attach' does (root;\n"
 		"                      never makes the workload wait: a full buffer loses events,\n"
-		"                      counted; a program's children are not followed)\n",
+		"                      counted; a program's children are not followed)\n\n"
+		"heap settings (a flag wins over the environment variable; every setting is\n"
+		"recorded in the session's config; docs/regressions.md):\n",
 		HS_RING_DEFAULT_SLOTS);
+	hs_settings_usage(f);
 }
 
 /*
@@ -199,6 +214,7 @@ static void parse(int argc, char **argv, run_opts *o)
 	const char *workload_option = NULL;
 	*o = (run_opts){ .workload = "demo", .out = "heapscope.db", .seed = 1, .slots = HS_RING_DEFAULT_SLOTS,
 			 .level = HS_EVL_HEAP };
+	hs_settings_begin(&o->settings);
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -253,6 +269,8 @@ static void parse(int argc, char **argv, run_opts *o)
 			o->no_store = 1;
 		} else if (strcmp(a, "--no-model") == 0) {
 			o->no_model = 1;
+		} else if (hs_settings_flag(&o->settings, "run", a, v)) {
+			i++;
 		} else if (strcmp(a, "--") == 0) {
 			if (i + 1 == argc)
 				hs_cli_usage_error("run: -- needs a program to run");
@@ -264,6 +282,7 @@ static void parse(int argc, char **argv, run_opts *o)
 		if (strcmp(a, "--workload") == 0 || strcmp(a, "--seed") == 0 || strcmp(a, "--duration") == 0)
 			workload_option = a;
 	}
+	hs_settings_finish(&o->settings, "run");
 	if (o->prog != NULL) {
 		if (workload_option != NULL)
 			hs_cli_usage_error("run: %s is for built-in workloads, not with -- PROGRAM", workload_option);
@@ -275,6 +294,9 @@ static void parse(int argc, char **argv, run_opts *o)
 	if (hs_workload_find(o->workload) == NULL)
 		hs_cli_usage_error("run: unknown workload '%s' (see 'heapscope workloads')", o->workload);
 	snprintf(o->command, sizeof o->command, "%s", o->workload);
+	if (strcmp(o->workload, hs_replay_workload.name) == 0 &&
+	    hs_replay_describe(o->command, sizeof o->command, o->replay, sizeof o->replay) != 0)
+		hs_cli_usage_error("run: the replay workload is started by 'heapscope replay-workload FILE --session N'");
 }
 
 static uint64_t mono_ns(void)
@@ -330,7 +352,7 @@ static pid_t spawn_program(const run_opts *o, int fd, int gate)
 		_exit(127);
 	if ((fd >= 0 && (setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1) != 0 ||
 			 setenv("HEAPSCOPE_TRACE_PATH", pathbuf, 1) != 0)) ||
-	    setenv("LD_PRELOAD", preload, 1) != 0)
+	    setenv("LD_PRELOAD", preload, 1) != 0 || hs_settings_export(&o->settings) != 0)
 		_exit(127);
 	wait_gate(gate);
 	execvp(o->prog[0], o->prog);
@@ -362,8 +384,8 @@ static pid_t spawn(const run_opts *o, int fd, int gate, int quiet)
 	/* The workload dies with the recorder, even one killed with SIGKILL. */
 	if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0 || getppid() == 1)
 		_exit(127);
-	if (fd >= 0)
-		setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1);
+	if ((fd >= 0 && setenv("HEAPSCOPE_TRACE_FD", fdbuf, 1) != 0) || hs_settings_export(&o->settings) != 0)
+		_exit(127);
 	if (quiet) {
 		int null = open("/dev/null", O_RDWR);
 		if (null >= 0) {
@@ -706,9 +728,13 @@ static int record(run_opts *o)
 	if (o->prog == NULL && fd >= 0)
 		close(fd);
 
-	char config[256];
-	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s}", o->slots,
-		 o->lossy || o->bpf ? "true" : "false", o->duration != NULL ? o->duration : "null");
+	/* An attached process's settings are its own environment's: not known here. */
+	char config[2048], heap[1024] = "null";
+	if (o->attach_pid == 0)
+		hs_settings_json(&o->settings, heap, sizeof heap);
+	snprintf(config, sizeof config, "{\"ring_slots\": %" PRIu64 ", \"lossy\": %s, \"duration\": %s, \"heap\": %s%s%s}",
+		 o->slots, o->lossy || o->bpf ? "true" : "false", o->duration != NULL ? o->duration : "null", heap,
+		 o->replay[0] != '\0' ? ", \"replay\": " : "", o->replay);
 	r.info = (hs_session_info){ .command = o->command, .seed = o->seed,
 				    .pid = o->attach_pid != 0 ? o->attach_pid : child, .recorder_pid = getpid(),
 				    .transport = o->bpf ? "bpf" : "ring",

@@ -5,6 +5,7 @@
  * or a session that is not there (cli/cli.h).
  */
 #include <inttypes.h>
+#include <stdio.h>
 
 #include "cli.h"
 
@@ -17,17 +18,24 @@ hs_store *hs_cli_open_store(const char *file)
 	return st;
 }
 
+/* Closes st, then exits 2 with "PREFIX: what", what being st's error unless given. */
+__attribute__((noreturn)) static void fail(hs_store *st, const char *prefix, const char *what)
+{
+	char msg[512];
+	snprintf(msg, sizeof msg, "%s%s%s", prefix, *prefix != '\0' ? ": " : "", what != NULL ? what : hs_store_error(st));
+	hs_store_close(st);
+	hs_cli_usage_error("%s", msg);
+}
+
 hs_store *hs_cli_open_session(const char *file, int64_t *session, hs_session_info *info)
 {
 	hs_store *st = hs_cli_open_store(file);
 	if (*session < 0) {
 		int r = hs_store_last_session(st, session);
-		if (r < 0)
-			hs_cli_usage_error("%s: %s", file, hs_store_error(st));
-		if (r > 0)
-			hs_cli_usage_error("%s: no session in the file", file);
+		if (r != 0)
+			fail(st, file, r > 0 ? "no session in the file" : NULL);
 	}
 	if (hs_store_session_get(st, *session, info) != 0)
-		hs_cli_usage_error("%s", hs_store_error(st));
+		fail(st, "", NULL);
 	return st;
 }

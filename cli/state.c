@@ -112,16 +112,11 @@ static state_opts parse_opts(int argc, char **argv)
 			o.chunks = hs_cli_parse_u64(a, v, 0, UINT64_MAX), i++;
 		} else if (strcmp(a, "--no-spans") == 0) {
 			o.no_spans = 1;
-		} else if (a[0] == '-' && a[1] != '\0') {
-			hs_cli_usage_error("state: unknown option '%s' (see 'heapscope state --help')", a);
-		} else if (o.file == NULL) {
-			o.file = a;
 		} else {
-			hs_cli_usage_error("state: one FILE only (see 'heapscope state --help')");
+			hs_cli_file_arg("state", a, &o.file);
 		}
 	}
-	if (o.file == NULL)
-		hs_cli_usage_error("state: which FILE? (see 'heapscope state --help')");
+	hs_cli_need_file("state", o.file);
 	return o;
 }
 

@@ -44,16 +44,11 @@ int hs_cmd_verify(int argc, char **argv)
 		} else if (strcmp(argv[i], "--session") == 0) {
 			session = (int64_t)hs_cli_parse_u64("--session", i + 1 < argc ? argv[i + 1] : NULL, 1, INT64_MAX);
 			i++;
-		} else if (argv[i][0] == '-') {
-			hs_cli_usage_error("verify: unknown option '%s' (see 'heapscope verify --help')", argv[i]);
-		} else if (file == NULL) {
-			file = argv[i];
 		} else {
-			hs_cli_usage_error("verify: one FILE only");
+			hs_cli_file_arg("verify", argv[i], &file);
 		}
 	}
-	if (file == NULL)
-		hs_cli_usage_error("verify: which FILE? (see 'heapscope verify --help')");
+	hs_cli_need_file("verify", file);
 
 	hs_session_info info;
 	hs_store *st = hs_cli_open_session(file, &session, &info);

@@ -137,16 +137,11 @@ static void parse(int argc, char **argv, view_opts *o)
 			i++;
 		} else if (strcmp(a, "--paused") == 0) {
 			o->paused = 1;
-		} else if (a[0] == '-') {
-			hs_cli_usage_error("view: unknown option '%s' (see 'heapscope view --help')", a);
-		} else if (o->file == NULL) {
-			o->file = a;
 		} else {
-			hs_cli_usage_error("view: one FILE only");
+			hs_cli_file_arg("view", a, &o->file);
 		}
 	}
-	if (o->file == NULL)
-		hs_cli_usage_error("view: which FILE? (see 'heapscope view --help')");
+	hs_cli_need_file("view", o->file);
 }
 
 /* --- reading the session ------------------------------------------------------------- */

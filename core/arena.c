@@ -14,6 +14,16 @@
  * arena of room for brk. That policy is compiled in only for the 32-bit layout,
  * which cannot run a real heap on this x86_64 machine.
  *
+ * HEAPSCOPE_ARENA_HINTS=kernel (an experiment) starts with no hints, so every
+ * reservation takes whatever arena-aligned address mmap picks (reserve_anywhere).
+ * On Linux that is in the mmap area near the libraries, usually below the
+ * previous mapping and with a gap (the over-reservation is trimmed), so arenas
+ * are rarely contiguous: the heap switches arenas at each reservation (growing
+ * into the rest of the old one first, see grow in core/mheap.c), its in-use
+ * ranges are many, a run of pages cannot straddle two reservations, and its
+ * addresses follow the kernel's address-space randomization instead of
+ * starting at 0x00c000000000.
+ *
  * Each arena's heapArena metadata (spans[] and the pageInUse bitmap) is
  * allocated when the arena is reserved and published in the arena map with a
  * release store, so hs_span_of can read it without locks. The arena map itself
@@ -46,11 +56,12 @@ unsigned hs_arena_hint_addrs(uintptr_t *out, unsigned max)
 	return n;
 }
 
-/* Builds the hint list in the order hs_arena_hint_addrs gives (first tried first). */
+/* Builds the hint list in the order hs_arena_hint_addrs gives (first tried
+ * first); none under HEAPSCOPE_ARENA_HINTS=kernel (see the essay). */
 void hs_arena_init_hints(void)
 {
 	uintptr_t addrs[128];
-	unsigned n = hs_arena_hint_addrs(addrs, 128);
+	unsigned n = hs_heap.arena_hints_kernel ? 0 : hs_arena_hint_addrs(addrs, 128);
 	hs_arena_hint **tail = &hs_heap.arena_hints;
 	for (unsigned i = 0; i < n; i++) {
 		hs_arena_hint *h = hs_fixalloc_alloc(&hs_heap.hintalloc);

@@ -317,6 +317,7 @@ typedef struct hs_mheap {
 		_Atomic int started;
 		int wake;
 		double budget;		/* fraction of all CPUs' time; 0 turns it off */
+		double capacity;	/* budget * CPUs online, set by the first turn */
 		unsigned retain_pct;	/* retained goal, percent of the heap goal */
 		uint64_t memory_limit;	/* bytes; 0 for none */
 		_Atomic uint64_t window_peak; /* highest in_use in the current window */
@@ -328,7 +329,18 @@ typedef struct hs_mheap {
 		int in_cycle;
 	} scav;
 
+	/* The virtual clock (core/background.c): on is set once, before the
+	 * heap's first span, and read without lock; the times belong to the
+	 * caller of hs_heap_advance (one thread at a time). */
+	struct hs_vclock {
+		int on;
+		uint64_t now, next_turn, next_sample;
+	} vclock;
+
 	int badfree_warn; /* HEAPSCOPE_BADFREE=warn */
+	/* Experiments (docs/regressions.md), read once at init like the above. */
+	int page_cache_off;	/* HEAPSCOPE_PAGE_CACHE=off: every span's pages under heap.lock */
+	int arena_hints_kernel; /* HEAPSCOPE_ARENA_HINTS=kernel: no hints, mmap chooses */
 	pthread_key_t mcache_key;
 	_Atomic int inited;
 } hs_mheap;
@@ -410,6 +422,7 @@ void hs_scavenger_note_alloc(uint64_t in_use_now);
 void hs_scavenger_start(void);
 void hs_scavenger_assist(void);
 int hs_scavenger_tight(void);
+uint64_t hs_scavenger_turn(uint64_t now, int virtual_cost);
 
 /* --- core/sweep.c --------------------------------------------------------------------- */
 void hs_sweep_note_freed(hs_mcache *c, uint64_t bytes);
@@ -417,5 +430,6 @@ void hs_sweep_start_cycle(void);
 void hs_sweep_full_cycle(void);
 void hs_sweep_under_pressure(void);
 void hs_sweep_finish(void);
+void hs_sweep_background_step(void);
 
 #endif /* HS_HEAP_H */

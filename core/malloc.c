@@ -432,7 +432,9 @@ static void *aligned_alloc_internal(size_t align, size_t size)
 		return NULL;
 	}
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
-	hs_mspan *s = claim_large(hs_mcache_get(), hs_mheap_alloc_span_aligned(npages, align));
+	/* The mcache first: getting it initializes the heap on a first call. */
+	hs_mcache *c = hs_mcache_get();
+	hs_mspan *s = claim_large(c, hs_mheap_alloc_span_aligned(npages, align));
 	return s == NULL ? NULL : (void *)s->start_addr;
 }
 

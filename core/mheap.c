@@ -85,11 +85,11 @@ void hs_mallocinit(void)
 			hs_fixalloc_init(&hs_heap.bitsalloc[k], 3 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
 			hs_mcentral_init(&hs_heap.central[i], (hs_span_class)i);
+		hs_heap_read_env(); /* before the hints: it chooses their policy */
 		hs_lock(&hs_heap.lock);
 		hs_arena_init_hints();
 		hs_unlock(&hs_heap.lock);
 		atomic_store(&hs_heap.sweepgen, 4); /* so that sweepgen - 2 never wraps */
-		hs_heap_read_env();
 		if (pthread_key_create(&hs_heap.mcache_key, hs_mcache_thread_exit) != 0)
 			hs_throw("mallocinit: no thread-specific key for mcaches");
 		fork_register();
@@ -244,6 +244,17 @@ static void fork_register(void)
 		hs_throw("mallocinit: cannot register fork handlers");
 }
 
+/* on/1 or off/0 from the environment; def when unset or anything else. */
+static int env_switch(const char *name, int def)
+{
+	const char *v = getenv(name);
+	if (v != NULL && (strcmp(v, "on") == 0 || strcmp(v, "1") == 0))
+		return 1;
+	if (v != NULL && (strcmp(v, "off") == 0 || strcmp(v, "0") == 0))
+		return 0;
+	return def;
+}
+
 /* Reads the heap's settings from the environment (see heapscope.h). */
 void hs_heap_read_env(void)
 {
@@ -252,6 +263,10 @@ void hs_heap_read_env(void)
 	hs_scavenger_read_env();
 	const char *bf = getenv("HEAPSCOPE_BADFREE");
 	hs_heap.badfree_warn = bf != NULL && strcmp(bf, "warn") == 0;
+	hs_heap.page_cache_off = !env_switch("HEAPSCOPE_PAGE_CACHE", 1);
+	hs_heap.pages.search_addr_off = !env_switch("HEAPSCOPE_SEARCH_ADDR", 1);
+	const char *hints = getenv("HEAPSCOPE_ARENA_HINTS");
+	hs_heap.arena_hints_kernel = hints != NULL && strcmp(hints, "kernel") == 0;
 }
 
 /* A byte count from the environment: digits with an optional KiB/MiB/GiB suffix. */
@@ -465,15 +480,18 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 	uint64_t now = atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed) + bytes;
 	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
 	hs_scavenger_note_alloc(now);
-	hs_scavenger_start();
-	hs_trace_start_sampler();
+	if (!hs_heap.vclock.on) {
+		hs_scavenger_start();
+		hs_trace_start_sampler();
+	}
 	hs_scavenger_assist();
 }
 
 /*
  * Allocates a span of npages for span class sc (Go's allocSpan). Fast path: a
  * small span from the mcache's page cache and span-struct cache, without
- * heap.lock. Otherwise under heap.lock, growing the heap as needed. Returns NULL
+ * heap.lock (never under HEAPSCOPE_PAGE_CACHE=off, which measures what the
+ * cache saves). Otherwise under heap.lock, growing the heap as needed. Returns NULL
  * when the OS has no more memory. heap.lock must not be held.
  */
 hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
@@ -481,7 +499,7 @@ hs_mspan *hs_mheap_alloc_span(hs_mcache *c, uintptr_t npages, hs_span_class sc)
 	uintptr_t base = 0, scav = 0;
 	hs_mspan *s = NULL;
 
-	if (c != NULL && npages < HS_PAGE_CACHE_PAGES / 4) {
+	if (c != NULL && npages < HS_PAGE_CACHE_PAGES / 4 && !hs_heap.page_cache_off) {
 		if (c->pcache.cache == 0) {
 			hs_lock(&hs_heap.lock);
 			c->pcache = hs_pagealloc_alloc_to_cache(&hs_heap.pages);

@@ -38,6 +38,11 @@
  *   alloc: if the searchAddr chunk's leaf says it holds a long enough run, search
  *          that chunk's bitmap from searchAddr (the common case: one summary load
  *          and a few words of bitmap); otherwise find.
+ *          With search_addr_off (HEAPSCOPE_SEARCH_ADDR=off) there is no fast
+ *          path and find does not skip below searchAddr: every search starts
+ *          at the root. No free page lies below searchAddr, and the fast path
+ *          finds the first fit (a run starting earlier in that chunk would be
+ *          an earlier fit inside it), so the result is the same, only slower.
  *   find:  walk down from the root. In a block of entries, either some entry's
  *          max fits (descend into it), or a run crossing entries fits (done,
  *          without descending), or nothing does (only possible at the root). The
@@ -385,6 +390,13 @@ uintptr_t hs_pagealloc_find(hs_pagealloc *p, uintptr_t npages, hs_off_addr *new_
 
 	first_free ff = { 0, HS_MAX_SEARCH_ADDR };
 	uintptr_t i = 0; /* first entry of the block being searched at level l */
+	hs_off_addr search = p->search_addr_off ? 0 : p->search_off;
+
+	if (p->in_use.len == 0) {
+		/* Nothing grown: nothing free, and no summary committed to read. */
+		*new_search_off = HS_MAX_SEARCH_ADDR;
+		return 0;
+	}
 
 	for (unsigned l = 0; l < HS_SUMMARY_LEVELS; l++) {
 		const uintptr_t entries = (uintptr_t)1 << hs_level_bits(l);
@@ -397,7 +409,7 @@ uintptr_t hs_pagealloc_find(hs_pagealloc *p, uintptr_t npages, hs_off_addr *new_
 		block = &p->summary[l][i];
 
 		/* Skip entries below searchAddr when it falls in this block. */
-		uintptr_t sidx = p->search_off >> hs_level_shift(l);
+		uintptr_t sidx = search >> hs_level_shift(l);
 		if ((sidx & ~(entries - 1)) == i)
 			j = sidx & (entries - 1);
 
@@ -461,7 +473,7 @@ uintptr_t hs_pagealloc_alloc(hs_pagealloc *p, uintptr_t npages, uintptr_t *scav)
 	hs_assert_lock_held(p->lock);
 
 	hs_chunk_idx ci = p->search_off >> HS_LOG_PALLOC_CHUNK_BYTES;
-	if (ci >= p->end) {
+	if (ci >= p->end && !p->search_addr_off) {
 		/* searchAddr is above every chunk: nothing is free. */
 		*scav = 0;
 		return 0;
@@ -472,7 +484,7 @@ uintptr_t hs_pagealloc_alloc(hs_pagealloc *p, uintptr_t npages, uintptr_t *scav)
 	unsigned pi = (unsigned)((p->search_off & (HS_PALLOC_CHUNK_BYTES - 1)) >> HS_PAGE_SHIFT);
 
 	/* Fast path: a fit may lie inside searchAddr's chunk at or after searchAddr. */
-	if (HS_PALLOC_CHUNK_PAGES - pi >= npages &&
+	if (!p->search_addr_off && HS_PALLOC_CHUNK_PAGES - pi >= npages &&
 	    hs_palloc_sum_max(p->summary[HS_LEAF_LEVEL][ci]) >= npages) {
 		unsigned sidx;
 		unsigned j = hs_palloc_bits_find(&hs_pagealloc_chunk_of(p, ci)->alloc, (unsigned)npages, pi,

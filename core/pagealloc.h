@@ -119,6 +119,15 @@ typedef struct hs_pagealloc {
 	 */
 	hs_off_addr search_off;
 
+	/*
+	 * Set: searches ignore search_off and walk from the root every time
+	 * (HEAPSCOPE_SEARCH_ADDR=off, an experiment). search_off is still kept,
+	 * so the invariant above holds, and since no free page lies below it the
+	 * first fit found is the same; only the search is longer. Written once
+	 * before the allocator is used, protected by heap.lock after.
+	 */
+	int search_addr_off;
+
 	/* Chunk indices [start, end) bound everything ever grown. Protected by heap.lock. */
 	hs_chunk_idx start, end;
 

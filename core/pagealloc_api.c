@@ -332,6 +332,13 @@ uintptr_t hs_pam_search_addr(hs_pam *p)
 	return a;
 }
 
+void hs_pam_set_search_addr(hs_pam *p, int on)
+{
+	hs_lock(&p->lock);
+	p->pa.search_addr_off = !on;
+	hs_unlock(&p->lock);
+}
+
 int hs_pam_exhausted(hs_pam *p)
 {
 	hs_lock(&p->lock);

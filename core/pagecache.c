@@ -75,11 +75,11 @@ hs_page_cache hs_pagealloc_alloc_to_cache(hs_pagealloc *p)
 
 	hs_page_cache c = { 0, 0, 0 };
 	hs_chunk_idx ci = p->search_off >> HS_LOG_PALLOC_CHUNK_BYTES;
-	if (ci >= p->end)
+	if (ci >= p->end && !p->search_addr_off)
 		return c;
 
 	unsigned page;
-	if (p->summary[HS_LEAF_LEVEL][ci] != 0) {
+	if (!p->search_addr_off && p->summary[HS_LEAF_LEVEL][ci] != 0) {
 		/* Fast path: searchAddr's chunk has a free page at or after searchAddr. */
 		unsigned unused;
 		unsigned pi = (unsigned)((p->search_off & (HS_PALLOC_CHUNK_BYTES - 1)) >> HS_PAGE_SHIFT);

@@ -18,7 +18,8 @@
  *
  * The sweeper thread is started on the first cycle (never from under a lock,
  * since pthread_create may call malloc). It sleeps on a condition variable
- * between cycles.
+ * between cycles. Under the virtual clock (core/background.c) it never starts;
+ * hs_heap_advance sweeps a woken cycle instead.
  *
  * Locking: sweeper_mu guards the wake-up and the cycle boundary. The background
  * sweeper holds it around each batch of spans it sweeps, and a new cycle holds it
@@ -86,8 +87,9 @@ void hs_sweep_start_cycle(void)
 	}
 	begin_cycle();
 	hs_heap.sweeper_pending = 1;
-	int need_thread = !hs_heap.sweeper_started;
-	hs_heap.sweeper_started = 1;
+	int need_thread = !hs_heap.sweeper_started && !hs_heap.vclock.on;
+	if (need_thread)
+		hs_heap.sweeper_started = 1;
 	pthread_cond_signal(&hs_heap.sweeper_cv);
 	pthread_mutex_unlock(&hs_heap.sweeper_mu);
 	if (need_thread) {
@@ -142,6 +144,21 @@ void hs_sweep_finish(void)
 	}
 }
 
+/* What the sweeper does when woken: every unswept span of every mcentral, a
+ * batch at a time under sweeper_mu, so the checker can hold it off and a new
+ * cycle's wake-up never waits long. */
+static void sweep_unswept(void)
+{
+	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
+		int more = 1;
+		while (more) {
+			pthread_mutex_lock(&hs_heap.sweeper_mu);
+			more = hs_mcentral_sweep_one(&hs_heap.central[i]);
+			pthread_mutex_unlock(&hs_heap.sweeper_mu);
+		}
+	}
+}
+
 static void *sweeper_main(void *arg)
 {
 	(void)arg;
@@ -151,16 +168,19 @@ static void *sweeper_main(void *arg)
 			pthread_cond_wait(&hs_heap.sweeper_cv, &hs_heap.sweeper_mu);
 		hs_heap.sweeper_pending = 0;
 		pthread_mutex_unlock(&hs_heap.sweeper_mu);
-		/* A batch at a time under sweeper_mu, so the checker can hold us off
-		 * and a new cycle's wake-up never waits long. */
-		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
-			int more = 1;
-			while (more) {
-				pthread_mutex_lock(&hs_heap.sweeper_mu);
-				more = hs_mcentral_sweep_one(&hs_heap.central[i]);
-				pthread_mutex_unlock(&hs_heap.sweeper_mu);
-			}
-		}
+		sweep_unswept();
 	}
 	return NULL;
+}
+
+/* Under the virtual clock there is no sweeper thread: hs_heap_advance does
+ * its work here, on the calling thread, if a cycle woke it. */
+void hs_sweep_background_step(void)
+{
+	pthread_mutex_lock(&hs_heap.sweeper_mu);
+	int pending = hs_heap.sweeper_pending;
+	hs_heap.sweeper_pending = 0;
+	pthread_mutex_unlock(&hs_heap.sweeper_mu);
+	if (pending)
+		sweep_unswept();
 }

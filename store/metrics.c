@@ -82,6 +82,7 @@ _Static_assert(HS_METRICS_NSPANCLASS == 2 * HS_NUM_SIZE_CLASSES, "one slot per s
 
 #define MIB ((uint64_t)1 << 20)
 #define NPEAKS 7
+#define MAX_TAKES 16 /* scavenger runs in flight at once: one per scavenging thread */
 #define STORE_CAP (HS_METRICS_MAX_SAMPLES + 16)
 
 /*
@@ -127,6 +128,10 @@ typedef struct pass {
 	int has_held;
 	int objects; /* the session has object events (level objects) */
 	int oom;
+	struct {
+		uint64_t base, npages;
+	} takes[MAX_TAKES]; /* scav_takes awaiting their scav_range, oldest first */
+	unsigned ntakes;
 	double frag_sum, slots_sum, unscav_sum;
 } pass;
 
@@ -485,6 +490,28 @@ static void note_object(pass *ps, uintptr_t addr, int free)
 	table_tidy(&ps->spans, st);
 }
 
+/* A run the scavenger took to release; the oldest is forgotten when more
+ * are in flight than scavenging threads could have. */
+static void note_take(pass *ps, uint64_t base, uint64_t npages)
+{
+	if (ps->ntakes == MAX_TAKES)
+		memmove(ps->takes, ps->takes + 1, --ps->ntakes * sizeof ps->takes[0]);
+	ps->takes[ps->ntakes].base = base;
+	ps->takes[ps->ntakes++].npages = npages;
+}
+
+/* Whether a released run ends a take (the scavenger's), forgetting it. */
+static int end_take(pass *ps, uint64_t base, uint64_t npages)
+{
+	for (unsigned i = 0; i < ps->ntakes; i++) {
+		if (ps->takes[i].base == base && ps->takes[i].npages == npages) {
+			memmove(ps->takes + i, ps->takes + i + 1, (--ps->ntakes - i) * sizeof ps->takes[0]);
+			return 1;
+		}
+	}
+	return 0;
+}
+
 static void count_event(pass *ps, const hs_event *e)
 {
 	hs_metrics *m = ps->m;
@@ -521,9 +548,25 @@ static void count_event(pass *ps, const hs_event *e)
 	case HS_EV_SWEEP:
 		note_span(ps, e);
 		break;
+	case HS_EV_PAGE_CACHE_ALLOC:
+		m->cache_allocs++;
+		m->page_allocs_locked++;
+		break;
+	case HS_EV_PAGE_ALLOC:
+	case HS_EV_PAGE_ALLOC_RANGE:
+		m->page_allocs_locked++;
+		break;
+	case HS_EV_SCAV_TAKE:
+		note_take(ps, a[0], a[1]);
+		break;
 	case HS_EV_SCAV_RANGE:
-		m->scav_ranges++;
-		m->scav_released += a[1] << HS_PAGE_SHIFT;
+		if (end_take(ps, a[0], a[1])) {
+			m->scav_ranges++;
+			m->scav_released += a[1] << HS_PAGE_SHIFT;
+		} else {
+			m->freed_released_ranges++;
+			m->freed_released += a[1] << HS_PAGE_SHIFT;
+		}
 		break;
 	case HS_EV_SCAV_START:
 		m->scav_cycles++;

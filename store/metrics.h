@@ -104,8 +104,18 @@ typedef struct hs_metrics {
 	uint64_t span_allocs, span_alloc_bytes, span_frees;
 	hs_metrics_class classes[HS_METRICS_NSPANCLASS];
 
-	/* The scavenger. cpu_ns is cumulative in the heap: the last scav_end's. */
+	/* Page allocator calls that take heap.lock to hand pages to an allocating
+	 * thread: page_alloc, page_alloc_range and page_cache_alloc events (the
+	 * last fills a page cache, from which spans are then made without the
+	 * lock); cache_allocs counts those. */
+	uint64_t page_allocs_locked, cache_allocs;
+
+	/* The scavenger: its releases are the scav_range events that end one of
+	 * its scav_takes. Large spans released as they are freed (core/mheap.c)
+	 * emit scav_range without a take: freed_released. cpu_ns is cumulative in
+	 * the heap: the last scav_end's. */
 	uint64_t scav_released, scav_ranges, scav_cycles, scav_cpu_ns, recommit_bytes;
+	uint64_t freed_released, freed_released_ranges;
 
 	/* Object events (level objects). */
 	uint64_t mallocs, frees, malloc_bytes;

@@ -18,7 +18,14 @@
  * HEAPSCOPE_MEMORY_LIMIT (bytes, like GOMEMLIMIT), HEAPSCOPE_SCAVENGER_BUDGET
  * (percent of all CPUs, default 1; 0 turns the background scavenger off),
  * HEAPSCOPE_SCAVENGER_RETAIN (percent of the recent peak in use kept, default
- * 110), HEAPSCOPE_SCAVENGER_ADVICE (dontneed, the default, or free).
+ * 110), HEAPSCOPE_SCAVENGER_ADVICE (dontneed, the default, or free). Three more
+ * exist for experiments (docs/regressions.md): HEAPSCOPE_PAGE_CACHE (on, the
+ * default, or off: every span's pages come from the page allocator under its
+ * lock), HEAPSCOPE_SEARCH_ADDR (on, the default, or off: every page search
+ * starts at the root of the summary tree; the pages found are the same) and
+ * HEAPSCOPE_ARENA_HINTS (go, the default: Go's hint addresses from
+ * 0x00c000000000; kernel: no hints, mmap chooses). All are read once, when the
+ * heap initializes; `heapscope run --help` lists them as flags.
  *
  * Every function is thread-safe. docs/heap.md explains the heap.
  */
@@ -84,6 +91,24 @@ void hs_heap_sweep(void);
  * madvise(MADV_DONTNEED). Returns the bytes released.
  */
 uint64_t hs_heap_scavenge_all(void);
+
+/*
+ * A virtual clock for the heap's background work, so that replaying the same
+ * allocations gives the same events (heapscope replay-workload;
+ * docs/regressions.md). After hs_heap_virtual_clock() the background sweeper,
+ * the background scavenger and the trace sampler never run on threads of
+ * their own. They run only inside hs_heap_advance(now_ns), on the calling
+ * thread, as they would have run up to now_ns nanoseconds after the heap
+ * started: a woken sweep cycle is swept; every scavenger turn due by then is
+ * taken, its work charged at a fixed CPU cost per byte released and paced to
+ * HEAPSCOPE_SCAVENGER_BUDGET (0: none); a statistics sample and a digest are
+ * emitted for each 100 ms (when traced). hs_heap_virtual_clock returns 0, or
+ * -1 when the heap has allocated already (call it first). Call
+ * hs_heap_advance before each allocation or free, from one thread at a time,
+ * with times that never decrease. core/background.c explains the model.
+ */
+int hs_heap_virtual_clock(void);
+void hs_heap_advance(uint64_t now_ns);
 
 #ifdef __cplusplus
 }

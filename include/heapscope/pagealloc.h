@@ -122,6 +122,10 @@ int hs_pam_chunk_bitmaps(hs_pam *p, uint64_t chunk_index, uint64_t alloc[8], uin
 size_t hs_pam_in_use(hs_pam *p, hs_pam_addr_range *out, size_t max);
 /* searchAddr: every free page lies at or above it. Meaningless when exhausted. */
 uintptr_t hs_pam_search_addr(hs_pam *p);
+/* Whether searches start at searchAddr (on, the default) or at the root of the
+ * summary tree every time (off: HEAPSCOPE_SEARCH_ADDR=off in the heap). The
+ * results are the same either way. */
+void hs_pam_set_search_addr(hs_pam *p, int on);
 /* Non-zero when searchAddr says the heap has no free page. */
 int hs_pam_exhausted(hs_pam *p);
 /* Bytes of metadata committed (summaries, chunk maps, range lists). */

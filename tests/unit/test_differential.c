@@ -15,6 +15,11 @@
  * so in-use ranges merge and stay discontiguous. Every EPOCH_OPS operations the
  * run starts over on a fresh allocator.
  *
+ * The run is made twice: as the heap runs by default, and with searchAddr
+ * ignored (hs_pam_set_search_addr off, HEAPSCOPE_SEARCH_ADDR=off in the heap),
+ * where every search walks from the root. The model knows nothing of
+ * searchAddr, so matching it both ways shows the setting changes no result.
+ *
  * HS_TEST_SEED and HS_TEST_OPS override the seed and the number of operations;
  * a failure prints both with the operation number, so it can be replayed.
  */
@@ -60,6 +65,7 @@ typedef struct tally {
 
 typedef struct run {
 	uint64_t seed, op, ops;
+	int search_addr; /* 0: every search from the root */
 	tally t;
 	hs_pam *p;
 	model m;
@@ -291,6 +297,7 @@ static void new_epoch(run *r, hs_pam_page_cache *pc)
 	memset(&r->m, 0, sizeof r->m);
 	if (hs_pam_new(NULL, 0, &r->p) != 0)
 		FAILF(r, "hs_pam_new failed");
+	hs_pam_set_search_addr(r->p, r->search_addr);
 }
 
 /*
@@ -355,13 +362,13 @@ static uint64_t env_u64(const char *name, uint64_t def)
 	return v != NULL && *v != '\0' ? strtoull(v, NULL, 0) : def;
 }
 
-static void test_differential(void **state)
+static void differential(uint64_t default_ops, int search_addr)
 {
-	(void)state;
 	static run r; /* large: keep it off the stack */
 	memset(&r, 0, sizeof r);
 	r.seed = env_u64("HS_TEST_SEED", 0x5eed2026);
-	r.ops = env_u64("HS_TEST_OPS", 1000000);
+	r.ops = env_u64("HS_TEST_OPS", default_ops);
+	r.search_addr = search_addr;
 	r.rng = r.seed;
 	int is32 = hs_pam_heap_addr_bits() == 32;
 	r.base_ci = hs_pam_chunk_index((uintptr_t)(is32 ? 0x100 : 0xc000) * hs_pam_chunk_bytes());
@@ -369,6 +376,7 @@ static void test_differential(void **state)
 	 * 32-bit: the other 2 GiB root entry. */
 	r.far_ci = r.base_ci + (is32 ? 0x200 : 0x2000);
 	assert_int_equal(hs_pam_new(NULL, 0, &r.p), 0);
+	hs_pam_set_search_addr(r.p, search_addr);
 
 	hs_pam_page_cache pc = { 0, 0, 0 };
 	for (r.op = 0; r.op < r.ops; r.op++) {
@@ -403,8 +411,8 @@ static void test_differential(void **state)
 	if (r.m.has_cache)
 		do_flush(&r, &pc);
 	compare_bitmaps(&r);
-	print_message("differential: %llu operations, seed %#llx, %s\n", (unsigned long long)r.ops,
-		      (unsigned long long)r.seed, hs_pam_arch());
+	print_message("differential: %llu operations, seed %#llx, %s, searchAddr %s\n", (unsigned long long)r.ops,
+		      (unsigned long long)r.seed, hs_pam_arch(), search_addr ? "on" : "off");
 	print_message("  allocs %llu ok (%llu > 64 pages, %llu across chunks, %llu with scavenged pages), "
 		      "%llu failed; frees %llu (%llu partial); grows %llu; caches %llu, cache allocs %llu, "
 		      "flushes %llu; scavenges %llu (%llu pages)\n",
@@ -426,10 +434,25 @@ static void test_differential(void **state)
 	hs_pam_destroy(r.p);
 }
 
+static void test_differential(void **state)
+{
+	(void)state;
+	differential(1000000, 1);
+}
+
+/* Searches from the root cost more; a fifth of the run covers every kind of
+ * operation thousands of times still. */
+static void test_differential_search_addr_off(void **state)
+{
+	(void)state;
+	differential(200000, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_differential),
+		cmocka_unit_test(test_differential_search_addr_off),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -328,6 +328,18 @@ static void test_thread_exit(void **state)
 	HEAP_CHECK();
 }
 
+/* The heap's first allocation an aligned large one: the heap initializes
+ * before its page allocator is searched, and a search of a page allocator
+ * that has grown nothing finds nothing. (Runs first: see main.) */
+static void test_aligned_first(void **state)
+{
+	(void)state;
+	void *p = hs_aligned_alloc((size_t)1 << 20, 100000);
+	assert_non_null(p);
+	assert_int_equal((uintptr_t)p % ((uintptr_t)1 << 20), 0);
+	hs_free(p);
+}
+
 static void test_arena_hints(void **state)
 {
 	(void)state;
@@ -455,6 +467,7 @@ static void test_badfree_warn(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_aligned_first), /* first: before anything initialized the heap */
 		cmocka_unit_test(test_arena_hints),
 		cmocka_unit_test(test_sizes),
 		cmocka_unit_test(test_malloc_zero_and_free_null),

@@ -1301,6 +1301,14 @@ static void test_no_chunks(void **state)
 	CHECK_INVARIANTS(p);
 	assert_true(hs_pam_exhausted(p));
 	assert_int_equal(hs_pam_in_use(p, &r, 1), 0);
+	/* Searching from the root (the heap's HEAPSCOPE_SEARCH_ADDR=off, and its
+	 * aligned allocation, which calls find directly) finds nothing either,
+	 * rather than reading summaries never committed. */
+	hs_pam_set_search_addr(p, 0);
+	assert_int_equal(hs_pam_alloc(p, 1, &sc), 0);
+	c = hs_pam_alloc_to_cache(p);
+	assert_int_equal(c.base, 0);
+	CHECK_INVARIANTS(p);
 }
 
 /* --- bad frees ----------------------------------------------------------------------------------- */

@@ -15,6 +15,14 @@
  *   budget     10 s of work that always leaves memory to release: the
  *              scavenger's CPU time stays near its budget (1% of all CPUs): at
  *              most 10% over it, and at least half of it.
+ *   virtual    the virtual clock (core/background.c): no background thread
+ *              starts; hs_heap_advance does the sweeper's work of a woken cycle
+ *              and takes the scavenger's turns, charged 80 us of CPU per MiB
+ *              released and paced so that the CPU charged by virtual time T is
+ *              at most budget * CPUs * T plus one 4 MiB step; in the end it
+ *              has released down to its goal.
+ *   virtual-0  the same with HEAPSCOPE_SCAVENGER_BUDGET=0: nothing released,
+ *              no cycle, however far the clock goes.
  * "The heap's RSS" is the process's RSS minus what it was before the scenario
  * allocated anything (the program, the C library, cmocka).
  */
@@ -24,6 +32,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <pthread.h>
 #include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -185,6 +194,88 @@ static int child_budget(void)
 	return used > budget * 1.10 + 0.001 || used < budget / 2;
 }
 
+/* --- the virtual clock -------------------------------------------------------------- */
+
+#define V_OBJECTS 65536 /* 64 MiB of 1 KiB objects: 8 to a one-page span */
+#define V_STEP_NS 320000 /* one 4 MiB step at 80 us per MiB */
+
+static char *v_objects[V_OBJECTS];
+
+static void *v_allocate(void *arg)
+{
+	(void)arg;
+	for (unsigned i = 0; i < V_OBJECTS; i++) {
+		v_objects[i] = hs_malloc(1024);
+		memset(v_objects[i], 1, 1024);
+	}
+	return NULL;
+}
+
+/* Threads of this process, from /proc/self/status. */
+static long threads_now(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long n = -1;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return n;
+}
+
+/*
+ * A thread allocates the objects and exits, so that its spans go to the
+ * mcentrals; this thread frees them all (64 MiB, past any sweep trigger), so
+ * that sweep cycles start and wake the background sweeper, which does not
+ * exist. Spans emptied between the last two cycle starts are left for it:
+ * only hs_heap_advance releases them. Then the clock runs to 5 s.
+ */
+static int child_virtual(int budget_zero)
+{
+	const char *me = budget_zero ? "virtual-0" : "virtual";
+	if (hs_heap_virtual_clock() != 0) {
+		printf("%s: hs_heap_virtual_clock refused a fresh heap\n", me);
+		return 1;
+	}
+	pthread_t t;
+	if (pthread_create(&t, NULL, v_allocate, NULL) != 0 || pthread_join(t, NULL) != 0)
+		return 1;
+	for (unsigned i = 0; i < V_OBJECTS; i++)
+		hs_free(v_objects[i]);
+	hs_heap_stats_t before, s;
+	hs_heap_stats(&before);
+	if (before.sweep_cycles == 0 || threads_now() != 1) {
+		printf("%s: %llu sweep cycles, %ld threads before the clock moved\n", me,
+		       (unsigned long long)before.sweep_cycles, threads_now());
+		return 1;
+	}
+	double capacity = 0.01 * (double)sysconf(_SC_NPROCESSORS_ONLN);
+	for (uint64_t now = 0; now <= 5000000000ull; now += 10000000) {
+		hs_heap_advance(now);
+		hs_heap_stats(&s);
+		if (!budget_zero && (double)s.scav_cpu_ns > capacity * (double)now + V_STEP_NS) {
+			printf("virtual: %llu ns of CPU charged by %llu ns, over the budget\n",
+			       (unsigned long long)s.scav_cpu_ns, (unsigned long long)now);
+			return 1;
+		}
+	}
+	printf("%s: spans released %llu -> %llu; scavenger released %llu MiB in %llu cycles, %.2f ms charged; "
+	       "retained %llu MiB, goal %llu MiB; %ld thread(s)\n",
+	       me, (unsigned long long)before.spans_released, (unsigned long long)s.spans_released,
+	       (unsigned long long)(s.scav_released >> 20), (unsigned long long)s.scav_cycles,
+	       (double)s.scav_cpu_ns / 1e6, (unsigned long long)(s.retained >> 20),
+	       (unsigned long long)(s.scav_goal >> 20), threads_now());
+	if (s.spans_released <= before.spans_released || threads_now() != 1 || hs_heap_virtual_clock() != -1)
+		return 1;
+	if (budget_zero)
+		return s.scav_released != 0 || s.scav_cycles != 0 || s.scav_cpu_ns != 0;
+	/* Pages are 8 KiB: 8192 * 80000 / 2^20 = 625 ns each, no rounding. */
+	return s.scav_cpu_ns * 1048576 != s.scav_released * 80000 || s.scav_released == 0 ||
+	       s.retained > s.scav_goal + (4 << 20);
+}
+
 /* --- the parent: run a scenario in a child -------------------------------------------- */
 
 static void run_child(const char *name, const char *env_add)
@@ -226,6 +317,13 @@ static void test_cpu_budget(void **state)
 	run_child("budget", NULL);
 }
 
+static void test_virtual_clock(void **state)
+{
+	(void)state;
+	run_child("virtual", NULL);
+	run_child("virtual-0", "HEAPSCOPE_SCAVENGER_BUDGET=0");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 3 && strcmp(argv[1], "--child") == 0) {
@@ -236,12 +334,15 @@ int main(int argc, char **argv)
 			return child_limit();
 		if (strcmp(argv[2], "budget") == 0)
 			return child_budget();
+		if (strcmp(argv[2], "virtual") == 0 || strcmp(argv[2], "virtual-0") == 0)
+			return child_virtual(strcmp(argv[2], "virtual-0") == 0);
 		return 2;
 	}
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_free_1gib),
 		cmocka_unit_test(test_memory_limit),
 		cmocka_unit_test(test_cpu_budget),
+		cmocka_unit_test(test_virtual_clock),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
