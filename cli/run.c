@@ -209,49 +209,72 @@ static void command_line(char **argv, char *out, size_t len)
 	}
 }
 
+/*
+ * The options run and attach share: -o, --events, --duration, --ring-slots,
+ * --headless, --no-store, --no-model. Returns how many arguments it took
+ * (0: not one of them); a bad value exits 2 naming cmd.
+ */
+static int parse_common(run_opts *o, const char *cmd, const char *a, const char *v)
+{
+	if (strcmp(a, "-o") == 0) {
+		if (v == NULL)
+			hs_cli_usage_error("%s: -o needs a file name", cmd);
+		o->out = v;
+		return 2;
+	} else if (strcmp(a, "--events") == 0) {
+		if (v != NULL && strcmp(v, "heap") == 0)
+			o->level = HS_EVL_HEAP;
+		else if (v != NULL && strcmp(v, "objects") == 0)
+			o->level = HS_EVL_OBJECT;
+		else
+			hs_cli_usage_error("%s: --events takes heap or objects", cmd);
+		return 2;
+	} else if (strcmp(a, "--duration") == 0) {
+		/* attach detaches after it: a zero would record nothing. */
+		double min = strcmp(cmd, "attach") == 0 ? 1e-3 : 0;
+		char *end;
+		double d = v != NULL ? strtod(v, &end) : -1;
+		if (v == NULL || *end != '\0' || !(d >= min) || d > 1e7)
+			hs_cli_usage_error("%s: --duration takes a number of seconds, not '%s'", cmd, v ? v : "");
+		o->duration = v;
+		return 2;
+	} else if (strcmp(a, "--ring-slots") == 0) {
+		o->slots = hs_cli_parse_u64("--ring-slots", v, 1024, (uint64_t)1 << 26);
+		if ((o->slots & (o->slots - 1)) != 0)
+			hs_cli_usage_error("%s: --ring-slots must be a power of two", cmd);
+		return 2;
+	} else if (strcmp(a, "--headless") == 0) {
+		o->headless = 1;
+	} else if (strcmp(a, "--no-store") == 0) {
+		o->no_store = 1;
+	} else if (strcmp(a, "--no-model") == 0) {
+		o->no_model = 1;
+	} else {
+		return 0;
+	}
+	return 1;
+}
+
 static void parse(int argc, char **argv, run_opts *o)
 {
 	const char *workload_option = NULL;
 	*o = (run_opts){ .workload = "demo", .out = "heapscope.db", .seed = 1, .slots = HS_RING_DEFAULT_SLOTS,
 			 .level = HS_EVL_HEAP };
 	hs_settings_begin(&o->settings);
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1, took; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			usage(stdout);
 			exit(HS_EXIT_OK);
+		} else if ((took = parse_common(o, "run", a, v)) != 0) {
+			i += took - 1;
 		} else if (strcmp(a, "--workload") == 0) {
 			if (v == NULL)
 				hs_cli_usage_error("run: --workload needs a name");
 			o->workload = v;
 			i++;
-		} else if (strcmp(a, "-o") == 0) {
-			if (v == NULL)
-				hs_cli_usage_error("run: -o needs a file name");
-			o->out = v;
-			i++;
-		} else if (strcmp(a, "--events") == 0) {
-			if (v != NULL && strcmp(v, "heap") == 0)
-				o->level = HS_EVL_HEAP;
-			else if (v != NULL && strcmp(v, "objects") == 0)
-				o->level = HS_EVL_OBJECT;
-			else
-				hs_cli_usage_error("run: --events takes heap or objects");
-			i++;
 		} else if (strcmp(a, "--seed") == 0) {
 			o->seed = hs_cli_parse_u64("--seed", v, 0, UINT64_MAX);
-			i++;
-		} else if (strcmp(a, "--duration") == 0) {
-			char *end;
-			double d = v != NULL ? strtod(v, &end) : -1;
-			if (v == NULL || *end != '\0' || !(d >= 0) || d > 1e7)
-				hs_cli_usage_error("run: --duration takes a number of seconds, not '%s'", v ? v : "");
-			o->duration = v;
-			i++;
-		} else if (strcmp(a, "--ring-slots") == 0) {
-			o->slots = hs_cli_parse_u64("--ring-slots", v, 1024, (uint64_t)1 << 26);
-			if ((o->slots & (o->slots - 1)) != 0)
-				hs_cli_usage_error("run: --ring-slots must be a power of two");
 			i++;
 		} else if (strcmp(a, "--transport") == 0) {
 			if (v != NULL && strcmp(v, "ring") == 0)
@@ -263,12 +286,6 @@ static void parse(int argc, char **argv, run_opts *o)
 			i++;
 		} else if (strcmp(a, "--lossy") == 0) {
 			o->lossy = 1;
-		} else if (strcmp(a, "--headless") == 0) {
-			o->headless = 1;
-		} else if (strcmp(a, "--no-store") == 0) {
-			o->no_store = 1;
-		} else if (strcmp(a, "--no-model") == 0) {
-			o->no_model = 1;
 		} else if (hs_settings_flag(&o->settings, "run", a, v)) {
 			i++;
 		} else if (strcmp(a, "--") == 0) {
@@ -875,7 +892,7 @@ static void attach_command(pid_t pid, char *out, size_t len)
 int hs_cmd_attach(int argc, char **argv)
 {
 	run_opts o = { .out = "heapscope.db", .slots = HS_RING_DEFAULT_SLOTS, .level = HS_EVL_HEAP, .bpf = 1 };
-	for (int i = 1; i < argc; i++) {
+	for (int i = 1, took; i < argc; i++) {
 		const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 		if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
 			attach_usage(stdout);
@@ -883,37 +900,8 @@ int hs_cmd_attach(int argc, char **argv)
 		} else if (strcmp(a, "--pid") == 0) {
 			o.attach_pid = (pid_t)hs_cli_parse_u64("--pid", v, 1, INT32_MAX);
 			i++;
-		} else if (strcmp(a, "-o") == 0) {
-			if (v == NULL)
-				hs_cli_usage_error("attach: -o needs a file name");
-			o.out = v;
-			i++;
-		} else if (strcmp(a, "--events") == 0) {
-			if (v != NULL && strcmp(v, "heap") == 0)
-				o.level = HS_EVL_HEAP;
-			else if (v != NULL && strcmp(v, "objects") == 0)
-				o.level = HS_EVL_OBJECT;
-			else
-				hs_cli_usage_error("attach: --events takes heap or objects");
-			i++;
-		} else if (strcmp(a, "--duration") == 0) {
-			char *end;
-			double d = v != NULL ? strtod(v, &end) : -1;
-			if (v == NULL || *end != '\0' || !(d > 0) || d > 1e7)
-				hs_cli_usage_error("attach: --duration takes a number of seconds, not '%s'", v ? v : "");
-			o.duration = v;
-			i++;
-		} else if (strcmp(a, "--ring-slots") == 0) {
-			o.slots = hs_cli_parse_u64("--ring-slots", v, 1024, (uint64_t)1 << 24);
-			if ((o.slots & (o.slots - 1)) != 0)
-				hs_cli_usage_error("attach: --ring-slots must be a power of two");
-			i++;
-		} else if (strcmp(a, "--headless") == 0) {
-			o.headless = 1;
-		} else if (strcmp(a, "--no-store") == 0) {
-			o.no_store = 1;
-		} else if (strcmp(a, "--no-model") == 0) {
-			o.no_model = 1;
+		} else if ((took = parse_common(&o, "attach", a, v)) != 0) {
+			i += took - 1;
 		} else {
 			hs_cli_usage_error("attach: unknown option '%s' (see 'heapscope attach --help')", a);
 		}

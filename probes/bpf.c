@@ -402,8 +402,10 @@ hs_bpf *hs_bpf_attach(pid_t pid, const char *path, hs_event_level level, uint64_
 		goto bad;
 	}
 	b->skel->rodata->target_tgid = (uint32_t)pid;
-	if (bpf_map__set_max_entries(b->skel->maps.events, (uint32_t)ring_bytes) != 0) {
-		fail(err, errlen, "bad ring buffer size %" PRIu64, ring_bytes);
+	if (ring_bytes > ((uint64_t)1 << 30) ||
+	    bpf_map__set_max_entries(b->skel->maps.events, (uint32_t)ring_bytes) != 0) {
+		fail(err, errlen, "a BPF ring buffer of %" PRIu64 " bytes: a power of two up to 1 GiB is needed",
+		     ring_bytes);
 		goto bad;
 	}
 	if (heapscope_bpf__load(b->skel) != 0) {
