@@ -799,7 +799,8 @@ static int record(run_opts *o)
 	r.info.wait_ns = wait_ns(&r);
 	if (r.writer != NULL) {
 		char err[256];
-		if (!r.store_failed && r.model != NULL && hs_model_error(r.model) == NULL)
+		/* The last keyframe, unless the periodic one was taken at the last event. */
+		if (!r.store_failed && r.model != NULL && hs_model_error(r.model) == NULL && r.since_keyframe != 0)
 			keyframe(&r);
 		if (hs_store_writer_stop(r.writer, err, sizeof err) != 0 && !r.store_failed) {
 			fprintf(stderr, "heapscope: %s: %s\n", o->out, err);

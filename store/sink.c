@@ -498,7 +498,7 @@ int hs_sink_init(hs_store *s)
 			 "SELECT (SELECT count(*) FROM sessions WHERE id = ?1), (SELECT last_seq FROM"
 			 " event_ranges WHERE session = ?1 ORDER BY first_seq DESC LIMIT 1)") ||
 		 prepare(s, &k->sample, sample) ||
-		 prepare(s, &k->keyframe, "INSERT INTO keyframes VALUES(?, ?, ?)") ||
+		 prepare(s, &k->keyframe, "INSERT OR REPLACE INTO keyframes VALUES(?, ?, ?)") ||
 		 prepare(s, &k->new_session,
 			 "INSERT INTO sessions(command, seed, pid, recorder_pid, transport, level, config,"
 			 " start_ns, end_ns, status, nevents, nlost, wait_ns)"

@@ -98,7 +98,8 @@ int hs_store_session_begin(hs_store *s, hs_session_info *info);
  * back to the last commit.
  */
 int hs_store_append(hs_store *s, int64_t session, const hs_event *ev, size_t n);
-/* Stores a keyframe (the model's state after event seq) in the open transaction. */
+/* Stores a keyframe (the model's state after event seq) in the open transaction;
+ * one already stored at that seq is replaced. */
 int hs_store_keyframe(hs_store *s, int64_t session, uint64_t seq, const void *blob, size_t len);
 /* Commits everything appended so far. */
 int hs_store_commit(hs_store *s);

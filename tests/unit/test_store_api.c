@@ -624,6 +624,9 @@ static void test_keyframe_at(void **state)
 	for (int i = 0; i < 3; i++)
 		assert_int_equal(hs_store_keyframe(s, a, 100 * (uint64_t)(i + 1), states[i], strlen(states[i])), 0);
 	assert_int_equal(hs_store_keyframe(s, b, 150, "b@150", 5), 0);
+	assert_int_equal(hs_store_keyframe(s, b, 160, "stale", 5), 0);
+	/* A second keyframe at one seq replaces the first (the model's state
+	 * after an event is one state); it must not fail the transaction. */
 	assert_int_equal(hs_store_keyframe(s, b, 160, NULL, 0), 0);
 	hs_store_close(s);
 
