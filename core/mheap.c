@@ -424,20 +424,19 @@ int hs_mheap_alloc_needs_zero(uintptr_t base, uintptr_t npages)
 /*
  * Sets a span's state. While someone traces, the state and its span_alloc or
  * span_free event change together under the tracer's order lock
- * (hs_trace_span_state). Otherwise a plain store, then a full fence and a
- * second look at the probe: a tracer attaching meanwhile raises the semaphore
- * before its snapshot reads the span states, so either the snapshot sees this
- * store or this thread sees the semaphore and emits (Dekker's pattern).
+ * (hs_trace_span_state). Otherwise a sequentially consistent exchange and a
+ * second, sequentially consistent look at the probe: a tracer attaching
+ * meanwhile raises the semaphore before its snapshot reads the span states
+ * (with the same ordering), so either the snapshot sees this store or this
+ * thread sees the semaphore and emits (Dekker's pattern). An exchange rather
+ * than a fence: ThreadSanitizer understands the one and not the other.
  */
 static void span_set_state(hs_mspan *s, unsigned state)
 {
 	int on = state == HS_MSPAN_IN_USE ? HS_TRACE_ON(span_alloc) : HS_TRACE_ON(span_free);
 	if (!on) {
-		atomic_store_explicit(&s->state, (uint8_t)state, memory_order_release);
-#ifndef HS_NO_TRACE
-		atomic_thread_fence(memory_order_seq_cst);
-		on = state == HS_MSPAN_IN_USE ? HS_TRACE_ON(span_alloc) : HS_TRACE_ON(span_free);
-#endif
+		atomic_exchange_explicit(&s->state, (uint8_t)state, memory_order_seq_cst);
+		on = state == HS_MSPAN_IN_USE ? HS_TRACE_ON_SC(span_alloc) : HS_TRACE_ON_SC(span_free);
 	}
 	if (on)
 		hs_trace_span_state(s, state);

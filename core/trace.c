@@ -388,7 +388,13 @@ static void snapshot(void)
 	uint64_t ngroups = 0, nspans = 0;
 	hs_lock(&hs_heap.lock);
 	order_lock();
-	atomic_thread_fence(memory_order_seq_cst); /* the semaphore was seen before the states: see mheap.c */
+	/* The semaphore, then the states, both sequentially consistent: see
+	 * span_set_state in mheap.c. */
+	if (__atomic_load_n(&heapscope_snap_begin_semaphore, __ATOMIC_SEQ_CST) == 0) {
+		order_unlock();
+		hs_unlock(&hs_heap.lock);
+		return;
+	}
 	HS_TRACE(snap_begin, (uint64_t)getpid(), (uint64_t)getppid(), (uint64_t)atomic_load(&hs_trace_level));
 	for (size_t i = 0; i < p->in_use.len; i++) {
 		uintptr_t base = hs_off_to_addr(p->in_use.ranges[i].base);
@@ -412,7 +418,7 @@ static void snapshot(void)
 	tracer.span_hash = 0;
 	for (uint32_t i = 0; i < hs_heap.nallspans; i++) {
 		hs_mspan *s = hs_heap.allspans[i];
-		unsigned state = atomic_load_explicit(&s->state, memory_order_acquire);
+		unsigned state = atomic_load_explicit(&s->state, memory_order_seq_cst);
 		s->traced = state == HS_MSPAN_IN_USE;
 		if (!s->traced)
 			continue;

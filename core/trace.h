@@ -67,6 +67,16 @@ enum { HS_EVENT_TABLE(HS_TRACE_META_) };
 			 0)
 #endif
 
+/* HS_TRACE_ON with sequentially consistent loads, for a second look after a
+ * sequentially consistent store (span states: core/mheap.c). */
+#ifdef HS_NO_TRACE
+#define HS_TRACE_ON_SC(name) 0
+#else
+#define HS_TRACE_ON_SC(name)                                                                       \
+	(atomic_load(&hs_trace_level) >= HS_TRACE_LEVEL_##name ||                                  \
+	 __atomic_load_n(&heapscope_##name##_semaphore, __ATOMIC_SEQ_CST) != 0)
+#endif
+
 #define HS_TRACE(name, ...)                                                                        \
 	do {                                                                                       \
 		_Static_assert(HS_TRACE_NARGS_OF_(__VA_ARGS__) == HS_TRACE_NARGS_##name,           \
