@@ -217,7 +217,6 @@ static inline hs_mspan *hs_span_list_pop_front(hs_span_list *l)
  */
 typedef struct hs_mcentral {
 	hs_mutex lock;
-	hs_span_class spanclass;
 	hs_span_list partial[2], full[2];
 } __attribute__((aligned(64))) hs_mcentral;
 
@@ -348,6 +347,14 @@ typedef struct hs_mheap {
 /* The heap singleton: the only mutable global of the heap. */
 extern hs_mheap hs_heap;
 
+/* The span class an mcentral serves: its index in hs_heap.central. Not stored,
+ * so that an initialized mcentral is all zeros on glibc and hs_mcentral_init
+ * leaves the pages of unused ones untouched (see hs_store_lazily). */
+static inline hs_span_class hs_mcentral_class(const hs_mcentral *c)
+{
+	return (hs_span_class)(c - hs_heap.central);
+}
+
 /* --- core/mheap.c ------------------------------------------------------------------ */
 void hs_mallocinit(void);
 void hs_heap_read_env(void);
@@ -392,7 +399,7 @@ void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
 unsigned hs_span_next_free_index(hs_mspan *s);
 
 /* --- core/mcentral.c -------------------------------------------------------------- */
-void hs_mcentral_init(hs_mcentral *c, hs_span_class sc);
+void hs_mcentral_init(hs_mcentral *c);
 hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc);
 void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s);
 int hs_mcentral_sweep_one(hs_mcentral *c);

@@ -91,18 +91,18 @@ static int check_list(hs_mcentral *c, const hs_span_list *l, int full, int swept
 	uint32_t n = 0;
 	for (const hs_mspan *s = l->first; s != NULL; s = s->next, n++) {
 		uint32_t g = atomic_load(&s->sweepgen);
-		if (s->list != l || s->spanclass != c->spanclass || atomic_load(&s->state) != HS_MSPAN_IN_USE)
-			FAIL("mcentral %u: span %#lx in a set it does not belong to", c->spanclass,
+		if (s->list != l || s->spanclass != hs_mcentral_class(c) || atomic_load(&s->state) != HS_MSPAN_IN_USE)
+			FAIL("mcentral %u: span %#lx in a set it does not belong to", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr);
 		if (g != (swept ? sg : sg - 2))
-			FAIL("mcentral %u: span %#lx has sweepgen %u in a %s set (heap %u)", c->spanclass,
+			FAIL("mcentral %u: span %#lx has sweepgen %u in a %s set (heap %u)", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr, g, swept ? "swept" : "unswept", sg);
 		if (swept && full != (s->alloc_count == s->nelems))
-			FAIL("mcentral %u: span %#lx with %u/%u objects in a %s set", c->spanclass,
+			FAIL("mcentral %u: span %#lx with %u/%u objects in a %s set", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr, s->alloc_count, s->nelems, full ? "full" : "partial");
 	}
 	if (n != l->n)
-		FAIL("mcentral %u: a set counts %u spans but holds %u", c->spanclass, l->n, n);
+		FAIL("mcentral %u: a set counts %u spans but holds %u", hs_mcentral_class(c), l->n, n);
 	return 0;
 }
 

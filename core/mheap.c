@@ -84,7 +84,7 @@ void hs_mallocinit(void)
 		for (unsigned k = 0; k < HS_BITS_ORDERS; k++)
 			hs_fixalloc_init(&hs_heap.bitsalloc[k], 3 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
-			hs_mcentral_init(&hs_heap.central[i], (hs_span_class)i);
+			hs_mcentral_init(&hs_heap.central[i]);
 		hs_heap_read_env(); /* before the hints: it chooses their policy */
 		hs_lock(&hs_heap.lock);
 		hs_arena_init_hints();

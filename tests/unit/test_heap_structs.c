@@ -509,7 +509,7 @@ static hs_mspan *central_take(hs_mcentral *c, unsigned nelems, uint32_t h)
 	hs_mspan *s = hs_mcentral_cache_span(c, NULL);
 	assert_non_null(s);
 	assert_int_equal(atomic_load(&s->state), HS_MSPAN_IN_USE);
-	assert_int_equal(s->spanclass, c->spanclass);
+	assert_int_equal(s->spanclass, hs_mcentral_class(c));
 	assert_int_equal(s->nelems, nelems);
 	assert_null(s->list);
 	/* Swept and now cached: h+3, which is not stale. */
