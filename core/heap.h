@@ -246,8 +246,13 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
 #define HS_MSPAN_CACHE 16
 /* Bytes of spans of one class an mcache keeps owning after it has filled them. */
 #define HS_OWNED_BYTES ((uintptr_t)64 << 20)
-/* Freed large-object spans an mcache keeps for reuse: at most this many, of at
- * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
+/*
+ * Freed large-object spans an mcache keeps for reuse: at most HS_LARGE_CACHE
+ * spans of HS_LARGE_CACHE_PAGES pages in all (256 KiB per thread). The memory is
+ * dirty and serves only a large allocation of the same page count, so the bound
+ * is on the total: python3's start-up alone used to park eight spans of 5 to 13
+ * pages (584 KiB). (Aligned allocations make large spans of fewer pages.)
+ */
 #define HS_LARGE_CACHE 8
 #define HS_LARGE_CACHE_PAGES 32
 
@@ -259,6 +264,7 @@ typedef struct hs_mcache {
 	hs_span_list owned[HS_NUM_SPAN_CLASSES]; /* spans it still owns, see core/mcache.c */
 	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
 	unsigned nlarge;
+	uintptr_t large_pages;	 /* sum of npages over large[0..nlarge) */
 	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
 	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
 	struct hs_mcache *next, *prev; /* heap.lock */

@@ -130,13 +130,18 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 {
 	for (hs_mcache *c = hs_heap.mcaches; c != NULL; c = c->next) {
 		*cached_pages += (uint64_t)hs_popcount64(c->pcache.cache);
+		uintptr_t large_pages = 0;
 		for (unsigned i = 0; i < c->nlarge; i++) {
 			const hs_mspan *s = c->large[i];
 			if (hs_span_class_size(s->spanclass) != 0 || s->alloc_count != 0 ||
 			    atomic_load(&s->owner) != c || atomic_load(&s->state) != HS_MSPAN_IN_USE)
 				FAIL("mcache: large span %#lx kept for reuse is not a free in-use large span",
 				     (unsigned long)s->start_addr);
+			large_pages += s->npages;
 		}
+		if (large_pages != c->large_pages || large_pages > HS_LARGE_CACHE_PAGES)
+			FAIL("mcache: its large spans hold %lu pages, it counts %lu (at most %u)",
+			     (unsigned long)large_pages, (unsigned long)c->large_pages, HS_LARGE_CACHE_PAGES);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 			const hs_mspan *s = c->alloc[i];
 			if (hs_mcache_span_is_empty(s))
