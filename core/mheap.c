@@ -567,8 +567,9 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
  * Large spans of at least this many pages go back to the OS as they are freed,
  * as glibc unmaps a block above its mmap threshold (128 KiB) on free: programs
  * that free a big buffer expect their resident memory to drop then, not when
- * the scavenger's pacing gets to it. Smaller large spans are kept by the
- * mcache's large cache for reuse first (core/mcache.c).
+ * the scavenger's pacing gets to it. A large span comes here only when the
+ * freeing thread's large cache (core/mcache.c; 32 pages in all) has no room
+ * for it.
  */
 #define RELEASE_ON_FREE_PAGES 16
 
