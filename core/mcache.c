@@ -190,9 +190,10 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 /*
  * Large objects: a freed large span stays in use, its object marked free, in
  * the freeing thread's mcache while the cache has room (HS_LARGE_CACHE spans,
- * HS_LARGE_CACHE_PAGES pages in all), and the next large allocation of the same page count takes it
- * back without heap.lock or the page allocator. Go has no such cache (its large objects are collected);
- * C programs free and reallocate buffers of the same size all the time.
+ * HS_LARGE_CACHE_PAGES pages in all), and the next large allocation of the
+ * same page count takes it back without heap.lock or the page allocator. Go
+ * has no such cache (its large objects are collected); C programs free and
+ * reallocate buffers of the same size all the time.
  */
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s)
 {
