@@ -217,7 +217,6 @@ static inline hs_mspan *hs_span_list_pop_front(hs_span_list *l)
  */
 typedef struct hs_mcentral {
 	hs_mutex lock;
-	hs_span_class spanclass;
 	hs_span_list partial[2], full[2];
 } __attribute__((aligned(64))) hs_mcentral;
 
@@ -247,8 +246,13 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
 #define HS_MSPAN_CACHE 16
 /* Bytes of spans of one class an mcache keeps owning after it has filled them. */
 #define HS_OWNED_BYTES ((uintptr_t)64 << 20)
-/* Freed large-object spans an mcache keeps for reuse: at most this many, of at
- * most HS_LARGE_CACHE_PAGES pages each (2 MiB per thread at most). */
+/*
+ * Freed large-object spans an mcache keeps for reuse: at most HS_LARGE_CACHE
+ * spans of HS_LARGE_CACHE_PAGES pages in all (256 KiB per thread). The memory is
+ * dirty and serves only a large allocation of the same page count, so the bound
+ * is on the total: python3's start-up alone used to park eight spans of 5 to 13
+ * pages (584 KiB). (Aligned allocations make large spans of fewer pages.)
+ */
 #define HS_LARGE_CACHE 8
 #define HS_LARGE_CACHE_PAGES 32
 
@@ -260,6 +264,7 @@ typedef struct hs_mcache {
 	hs_span_list owned[HS_NUM_SPAN_CLASSES]; /* spans it still owns, see core/mcache.c */
 	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
 	unsigned nlarge;
+	uintptr_t large_pages;	 /* sum of npages over large[0..nlarge) */
 	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
 	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
 	struct hs_mcache *next, *prev; /* heap.lock */
@@ -348,6 +353,14 @@ typedef struct hs_mheap {
 /* The heap singleton: the only mutable global of the heap. */
 extern hs_mheap hs_heap;
 
+/* The span class an mcentral serves: its index in hs_heap.central. Not stored,
+ * so that an initialized mcentral is all zeros on glibc and hs_mcentral_init
+ * leaves the pages of unused ones untouched (see hs_store_lazily). */
+static inline hs_span_class hs_mcentral_class(const hs_mcentral *c)
+{
+	return (hs_span_class)(c - hs_heap.central);
+}
+
 /* --- core/mheap.c ------------------------------------------------------------------ */
 void hs_mallocinit(void);
 void hs_heap_read_env(void);
@@ -392,7 +405,7 @@ void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
 unsigned hs_span_next_free_index(hs_mspan *s);
 
 /* --- core/mcentral.c -------------------------------------------------------------- */
-void hs_mcentral_init(hs_mcentral *c, hs_span_class sc);
+void hs_mcentral_init(hs_mcentral *c);
 hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc);
 void hs_mcentral_uncache_span(hs_mcentral *c, hs_mspan *s);
 int hs_mcentral_sweep_one(hs_mcentral *c);

@@ -91,18 +91,18 @@ static int check_list(hs_mcentral *c, const hs_span_list *l, int full, int swept
 	uint32_t n = 0;
 	for (const hs_mspan *s = l->first; s != NULL; s = s->next, n++) {
 		uint32_t g = atomic_load(&s->sweepgen);
-		if (s->list != l || s->spanclass != c->spanclass || atomic_load(&s->state) != HS_MSPAN_IN_USE)
-			FAIL("mcentral %u: span %#lx in a set it does not belong to", c->spanclass,
+		if (s->list != l || s->spanclass != hs_mcentral_class(c) || atomic_load(&s->state) != HS_MSPAN_IN_USE)
+			FAIL("mcentral %u: span %#lx in a set it does not belong to", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr);
 		if (g != (swept ? sg : sg - 2))
-			FAIL("mcentral %u: span %#lx has sweepgen %u in a %s set (heap %u)", c->spanclass,
+			FAIL("mcentral %u: span %#lx has sweepgen %u in a %s set (heap %u)", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr, g, swept ? "swept" : "unswept", sg);
 		if (swept && full != (s->alloc_count == s->nelems))
-			FAIL("mcentral %u: span %#lx with %u/%u objects in a %s set", c->spanclass,
+			FAIL("mcentral %u: span %#lx with %u/%u objects in a %s set", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr, s->alloc_count, s->nelems, full ? "full" : "partial");
 	}
 	if (n != l->n)
-		FAIL("mcentral %u: a set counts %u spans but holds %u", c->spanclass, l->n, n);
+		FAIL("mcentral %u: a set counts %u spans but holds %u", hs_mcentral_class(c), l->n, n);
 	return 0;
 }
 
@@ -130,13 +130,18 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 {
 	for (hs_mcache *c = hs_heap.mcaches; c != NULL; c = c->next) {
 		*cached_pages += (uint64_t)hs_popcount64(c->pcache.cache);
+		uintptr_t large_pages = 0;
 		for (unsigned i = 0; i < c->nlarge; i++) {
 			const hs_mspan *s = c->large[i];
 			if (hs_span_class_size(s->spanclass) != 0 || s->alloc_count != 0 ||
 			    atomic_load(&s->owner) != c || atomic_load(&s->state) != HS_MSPAN_IN_USE)
 				FAIL("mcache: large span %#lx kept for reuse is not a free in-use large span",
 				     (unsigned long)s->start_addr);
+			large_pages += s->npages;
 		}
+		if (large_pages != c->large_pages || large_pages > HS_LARGE_CACHE_PAGES)
+			FAIL("mcache: its large spans hold %lu pages, it counts %lu (at most %u)",
+			     (unsigned long)large_pages, (unsigned long)c->large_pages, HS_LARGE_CACHE_PAGES);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++) {
 			const hs_mspan *s = c->alloc[i];
 			if (hs_mcache_span_is_empty(s))

@@ -188,16 +188,18 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 }
 
 /*
- * Large objects: a freed large span of up to HS_LARGE_CACHE_PAGES pages stays
- * in use, its object marked free, in the freeing thread's mcache, and the next
- * large allocation of the same page count takes it back without heap.lock or
- * the page allocator. Go has no such cache (its large objects are collected);
- * C programs free and reallocate buffers of the same size all the time.
+ * Large objects: a freed large span stays in use, its object marked free, in
+ * the freeing thread's mcache while the cache has room (HS_LARGE_CACHE spans,
+ * HS_LARGE_CACHE_PAGES pages in all), and the next large allocation of the
+ * same page count takes it back without heap.lock or the page allocator. Go
+ * has no such cache (its large objects are collected); C programs free and
+ * reallocate buffers of the same size all the time.
  */
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s)
 {
-	if (c->nlarge == HS_LARGE_CACHE || s->npages > HS_LARGE_CACHE_PAGES)
+	if (c->nlarge == HS_LARGE_CACHE || c->large_pages + s->npages > HS_LARGE_CACHE_PAGES)
 		return 0;
+	c->large_pages += s->npages;
 	atomic_store_explicit(&s->free_bits[0], 0, memory_order_relaxed);
 	atomic_store_explicit(&s->alloc_bits[0], 0, memory_order_relaxed);
 	s->alloc_count = 0;
@@ -213,6 +215,7 @@ hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages)
 		hs_mspan *s = c->large[i];
 		if (s->npages == npages) {
 			c->large[i] = c->large[--c->nlarge];
+			c->large_pages -= npages;
 			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
 			return s;
 		}
@@ -236,6 +239,7 @@ void hs_mcache_release_all(hs_mcache *c)
 		atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
 		hs_mheap_free_span(s);
 	}
+	c->large_pages = 0;
 	hs_lock(&hs_heap.lock);
 	if (c->pcache.cache != 0)
 		HS_TRACE(page_cache_flush, c->pcache.base, c->pcache.cache, c->pcache.scav);

@@ -46,11 +46,14 @@ static hs_span_list *full_unswept(hs_mcentral *c, uint32_t sg)
 	return &c->full[1 - sg / 2 % 2];
 }
 
-void hs_mcentral_init(hs_mcentral *c, hs_span_class sc)
+/* Built aside and stored word by word: the mcentrals are 26 KiB of the heap
+ * singleton's .bss, and most programs use a few classes. */
+void hs_mcentral_init(hs_mcentral *c)
 {
-	hs_mutex_init(&c->lock);
-	c->spanclass = sc;
-	c->partial[0] = c->partial[1] = c->full[0] = c->full[1] = (hs_span_list){ NULL, NULL, 0 };
+	hs_mcentral init = { 0 };
+	hs_mutex_init(&init.lock);
+	_Static_assert(sizeof init % sizeof(uintptr_t) == 0, "stored a word at a time");
+	hs_store_lazily(c, &init, sizeof init);
 }
 
 /* Sweeps a span the caller took off an unswept set, for the cycle sg. */
@@ -72,7 +75,7 @@ static void file_swept(hs_mcentral *c, hs_mspan *s, uint32_t sg)
 	int partial = s->alloc_count < s->nelems;
 	atomic_store_explicit(&s->sweepgen, sg, memory_order_relaxed);
 	hs_span_list_push_back(partial ? partial_swept(c, sg) : full_swept(c, sg), s);
-	HS_TRACE(mcentral_move, s->start_addr, c->spanclass, partial ? 0 : 2, s->alloc_count);
+	HS_TRACE(mcentral_move, s->start_addr, hs_mcentral_class(c), partial ? 0 : 2, s->alloc_count);
 }
 
 /*
@@ -128,8 +131,8 @@ hs_mspan *hs_mcentral_cache_span(hs_mcentral *c, hs_mcache *mc)
 		hs_unlock(&c->lock);
 	}
 	if (s == NULL) {
-		uintptr_t npages = hs_class_to_allocnpages[hs_span_class_size(c->spanclass)];
-		s = hs_mheap_alloc_span(mc, npages, c->spanclass);
+		uintptr_t npages = hs_class_to_allocnpages[hs_span_class_size(hs_mcentral_class(c))];
+		s = hs_mheap_alloc_span(mc, npages, hs_mcentral_class(c));
 		if (s == NULL)
 			return NULL;
 	}

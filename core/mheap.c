@@ -84,7 +84,7 @@ void hs_mallocinit(void)
 		for (unsigned k = 0; k < HS_BITS_ORDERS; k++)
 			hs_fixalloc_init(&hs_heap.bitsalloc[k], 3 * sizeof(uint64_t) << k, &hs_heap.meta_stat);
 		for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
-			hs_mcentral_init(&hs_heap.central[i], (hs_span_class)i);
+			hs_mcentral_init(&hs_heap.central[i]);
 		hs_heap_read_env(); /* before the hints: it chooses their policy */
 		hs_lock(&hs_heap.lock);
 		hs_arena_init_hints();
@@ -566,8 +566,9 @@ hs_mspan *hs_mheap_alloc_span_aligned(uintptr_t npages, uintptr_t align)
  * Large spans of at least this many pages go back to the OS as they are freed,
  * as glibc unmaps a block above its mmap threshold (128 KiB) on free: programs
  * that free a big buffer expect their resident memory to drop then, not when
- * the scavenger's pacing gets to it. Smaller large spans are kept by the
- * mcache's large cache for reuse first (core/mcache.c).
+ * the scavenger's pacing gets to it. A large span comes here only when the
+ * freeing thread's large cache (core/mcache.c; 32 pages in all) has no room
+ * for it.
  */
 #define RELEASE_ON_FREE_PAGES 16
 

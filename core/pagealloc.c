@@ -79,7 +79,9 @@
 
 int hs_pagealloc_init(hs_pagealloc *p, hs_mutex *lock, hs_sys_stat *stat, int metadata_only)
 {
-	memset(p, 0, sizeof *p);
+	_Static_assert(sizeof(hs_pagealloc) % sizeof(uintptr_t) == 0, "cleared a word at a time");
+	/* The chunk map alone is 64 KiB of the heap singleton's .bss. */
+	hs_store_lazily(p, NULL, sizeof *p);
 	p->lock = lock;
 	p->sys_stat = stat;
 	p->metadata_only = metadata_only;

@@ -48,6 +48,26 @@ void hs_sys_free(void *v, size_t n, hs_sys_stat *stat);
 /* The running kernel's page size (4 KiB on x86_64). */
 size_t hs_sys_phys_page_size(void);
 
+/*
+ * Stores the n bytes at src into dst, writing only the words that differ.
+ * Static storage (.bss) starts out as the kernel's shared zero page: reading it
+ * costs no memory, but writing a page, even with zeros, makes it resident. The
+ * heap singleton is about 90 KiB, mostly the page allocator's chunk map and the
+ * mcentrals, of which a small program uses a few pages; initializing it this
+ * way keeps the rest out of the program's RSS. dst, src and n are multiples of
+ * the word size; src == NULL stores zeros.
+ */
+static inline void hs_store_lazily(void *dst, const void *src, size_t n)
+{
+	uintptr_t *d = dst;
+	const uintptr_t *s = src;
+	for (size_t i = 0; i < n / sizeof *d; i++) {
+		uintptr_t v = s != NULL ? s[i] : 0;
+		if (d[i] != v)
+			d[i] = v;
+	}
+}
+
 static inline uintptr_t hs_align_up(uintptr_t x, uintptr_t a)
 {
 	return (x + a - 1) & ~(a - 1);

@@ -509,7 +509,7 @@ static hs_mspan *central_take(hs_mcentral *c, unsigned nelems, uint32_t h)
 	hs_mspan *s = hs_mcentral_cache_span(c, NULL);
 	assert_non_null(s);
 	assert_int_equal(atomic_load(&s->state), HS_MSPAN_IN_USE);
-	assert_int_equal(s->spanclass, c->spanclass);
+	assert_int_equal(s->spanclass, hs_mcentral_class(c));
 	assert_int_equal(s->nelems, nelems);
 	assert_null(s->list);
 	/* Swept and now cached: h+3, which is not stale. */
@@ -1095,16 +1095,30 @@ static void test_mcache_large_cache(void **state)
 	hs_free(q);
 	assert_int_equal(c->nlarge, 2);
 
-	/* 32 pages are kept, 33 are not. */
+	/* 32 pages in all: with 28 (13 + 15) kept, a 5-page span (40000 bytes)
+	 * does not fit. */
+	char *b5 = hs_malloc(40000);
+	assert_int_equal(hs_span_of((uintptr_t)b5)->npages, 5);
+	assert_int_equal(c->large_pages, 28);
+	hs_free(b5);
+	assert_int_equal(c->nlarge, 2);
+	assert_null(hs_span_of((uintptr_t)b5));
+	HEAP_CHECK();
+	hs_heap_sweep();
+	assert_int_equal(c->nlarge, 0);
+	assert_int_equal(c->large_pages, 0);
+
+	/* Into an empty cache, 32 pages are kept, 33 are not. */
 	char *b32 = hs_malloc(32 * PAGE), *b33 = hs_malloc(32 * PAGE + 1);
 	assert_int_equal(hs_span_of((uintptr_t)b33)->npages, 33);
 	hs_free(b32);
-	assert_int_equal(c->nlarge, 3);
+	assert_int_equal(c->nlarge, 1);
+	assert_int_equal(c->large_pages, 32);
 	assert_non_null(hs_span_of((uintptr_t)b32));
 	hs_heap_stats(&s0);
 	hs_free(b33);
 	hs_heap_stats(&s1);
-	assert_int_equal(c->nlarge, 3);
+	assert_int_equal(c->nlarge, 1);
 	assert_null(hs_span_of((uintptr_t)b33));
 	assert_int_equal(s1.in_use, s0.in_use - 33 * PAGE);
 	assert_int_equal(s1.large_frees, s0.large_frees + 1);
@@ -1118,7 +1132,7 @@ static void test_mcache_large_cache(void **state)
 	assert_int_equal(s1.large_allocs, s0.large_allocs + 1);
 	assert_int_equal(s1.large_frees, s0.large_frees + 1);
 	assert_int_equal(s1.in_use, s0.in_use);
-	assert_int_equal(c->nlarge, 3);
+	assert_int_equal(c->nlarge, 1);
 	assert_null(hs_span_of((uintptr_t)m));
 	HEAP_CHECK();
 
@@ -1129,8 +1143,8 @@ static void test_mcache_large_cache(void **state)
 	assert_null(hs_span_of((uintptr_t)r));
 	assert_null(hs_span_of((uintptr_t)b32));
 
-	/* At most HS_LARGE_CACHE (8) spans: the ninth free goes to the heap. */
-	enum { NL = 9 };
+	/* Nine 13-page spans: two fit in 32 pages (26), the other seven go to the heap. */
+	enum { NL = 9, NKEPT = 2 };
 	char *v[NL];
 	for (unsigned i = 0; i < NL; i++)
 		v[i] = hs_malloc(100000);
@@ -1138,11 +1152,15 @@ static void test_mcache_large_cache(void **state)
 	for (unsigned i = 0; i < NL; i++)
 		hs_free(v[i]);
 	hs_heap_stats(&s1);
-	assert_int_equal(c->nlarge, 8);
-	for (unsigned i = 0; i < 8; i++)
-		assert_non_null(hs_span_of((uintptr_t)v[i]));
-	assert_null(hs_span_of((uintptr_t)v[8]));
-	assert_int_equal(s1.in_use, s0.in_use - 13 * PAGE);
+	assert_int_equal(c->nlarge, NKEPT);
+	assert_int_equal(c->large_pages, NKEPT * 13);
+	for (unsigned i = 0; i < NL; i++) {
+		if (i < NKEPT)
+			assert_non_null(hs_span_of((uintptr_t)v[i]));
+		else
+			assert_null(hs_span_of((uintptr_t)v[i]));
+	}
+	assert_int_equal(s1.in_use, s0.in_use - (NL - NKEPT) * 13 * PAGE);
 	HEAP_CHECK();
 	hs_heap_sweep();
 	hs_heap_stats(&s1);
