@@ -1,5 +1,5 @@
 /*
- * cli/run.c — `heapscope run`: the recorder.
+ * cli/run.c — `heapscope run` and `heapscope attach`: the recorder.
  *
  * It creates the event ring in a memfd, starts the workload in a child process
  * (this binary again, `workloads --run NAME`, with HEAPSCOPE_TRACE_FD naming the
@@ -47,6 +47,17 @@
  * exits; descendants still running then are no longer recorded, and so that
  * they never wait for room in a ring nobody drains, the ring is switched to
  * lossy mode and every waiting producer is let through (abandon_ring).
+ *
+ * The eBPF transport (probes/, docs/probes.md): `heapscope attach --pid PID`
+ * and `heapscope run --transport bpf` read records from probes/bpf.c instead of
+ * the ring, in sequence, and feed the same model, store and TUI. attach starts
+ * nothing: it checks privileges and the target (one line, exit 2 otherwise),
+ * watches the process through a pidfd, and detaches on Ctrl-C, q or
+ * --duration, leaving the process running. run --transport bpf starts its
+ * child untraced and holds it on a pipe (wait_gate) until the probes are
+ * attached to its pid, so that it is traced from its first allocation. Lost
+ * records are the BPF map's count; the model marks where they make it
+ * untrusted, and a divergence after that point is not the recorder's failure.
  */
 #include <errno.h>
 #include <inttypes.h>
