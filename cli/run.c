@@ -443,6 +443,12 @@ static pid_t spawn(const run_opts *o, int fd, int gate, int quiet)
 }
 
 
+/* The command recording, for messages: attach or run. */
+static const char *command_name(const run_opts *o)
+{
+	return o->attach_pid != 0 ? "attach" : "run";
+}
+
 typedef struct recorder {
 	const run_opts *o;
 	hs_ring_hdr *ring; /* the in-process transport, or NULL */
@@ -493,7 +499,7 @@ static void say(recorder *r, const char *msg)
 	if (r->tui != NULL)
 		hs_tui_notice(r->tui, 1, msg);
 	else
-		fprintf(stderr, "heapscope: %s: %s\n", r->o->attach_pid ? "attach" : "run", msg);
+		fprintf(stderr, "heapscope: %s: %s\n", command_name(r->o), msg);
 }
 
 static void keyframe(recorder *r)
@@ -597,15 +603,7 @@ static int drain(recorder *r, pid_t child, int pidfd, uint64_t deadline_ns)
 			}
 			return status;
 		}
-		if (deadline_ns != 0 && mono_ns() >= deadline_ns && !forwarded) {
-			forwarded = 1;
-			if (child <= 0) {
-				ended = 1; /* attach --duration: detach now */
-				continue;
-			}
-			kill(child, SIGTERM);
-		}
-		if (stop_requested && !forwarded) {
+		if (!forwarded && (stop_requested || (deadline_ns != 0 && mono_ns() >= deadline_ns))) {
 			forwarded = 1;
 			if (child <= 0) {
 				ended = 1; /* attached: detach, the process goes on */
@@ -638,7 +636,7 @@ static void summary(const recorder *r, uint64_t elapsed_ns, int status)
 	double secs = (double)elapsed_ns / 1e9;
 	/* A program's stdout is its own: the summary goes to stderr then. */
 	FILE *f = r->o->prog != NULL || r->o->attach_pid != 0 ? stderr : stdout;
-	const char *cmd = r->o->attach_pid != 0 ? "attach" : "run";
+	const char *cmd = command_name(r->o);
 	const char *what = r->o->prog != NULL ? "program" : "workload";
 	fprintf(f, "heapscope %s: %s: %" PRIu64 " events in %.2f s (%.2f M events/s), %" PRIu64 " lost", cmd,
 		r->o->prog != NULL ? r->o->prog[0] : r->o->attach_pid != 0 ? r->o->command : r->o->workload,
@@ -680,7 +678,7 @@ static int record(run_opts *o)
 	if (o->bpf) {
 		char err[512];
 		if (hs_bpf_check_access(err, sizeof err) != 0)
-			hs_cli_usage_error("%s: %s", o->attach_pid ? "attach" : "run", err);
+			hs_cli_usage_error("%s: %s", command_name(o), err);
 	}
 	if (o->attach_pid != 0) {
 		char err[512];
@@ -701,7 +699,7 @@ static int record(run_opts *o)
 			hs_cli_usage_error("%s: %s", o->out, err);
 	}
 	if (!o->no_model && (r.model = hs_model_new()) == NULL)
-		hs_cli_usage_error("%s: out of memory", o->attach_pid ? "attach" : "run");
+		hs_cli_usage_error("%s: out of memory", command_name(o));
 
 	struct sigaction sa = { .sa_handler = on_signal };
 	sigemptyset(&sa.sa_mask);
@@ -717,7 +715,7 @@ static int record(run_opts *o)
 	if (!o->headless) {
 		char err[256];
 		if ((r.tui = hs_tui_open(NULL, NULL, err, sizeof err)) == NULL)
-			hs_cli_usage_error("%s: %s (use --headless)", o->attach_pid ? "attach" : "run", err);
+			hs_cli_usage_error("%s: %s (use --headless)", command_name(o), err);
 		if (o->prog != NULL || o->attach_pid != 0)
 			snprintf(r.title, sizeof r.title, "%.160s -> %s", o->command, o->no_store ? "(not stored)" : o->out);
 		else

@@ -329,15 +329,14 @@ void hs_trace_span_state(hs_mspan *s, unsigned state)
 {
 	order_lock();
 	atomic_store_explicit(&s->state, (uint8_t)state, memory_order_release);
-	uint64_t term = hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
 	if (state == HS_MSPAN_IN_USE && !s->traced && HS_TRACE_ON(span_alloc)) {
 		s->traced = 1;
-		tracer.span_hash += term;
+		tracer.span_hash += hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
 		tracer.nspans++;
 		HS_TRACE(span_alloc, s->start_addr, s->npages, s->spanclass, state);
 	} else if (state != HS_MSPAN_IN_USE && s->traced) {
 		s->traced = 0;
-		tracer.span_hash -= term;
+		tracer.span_hash -= hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
 		tracer.nspans--;
 		HS_TRACE(span_free, s->start_addr, s->npages, s->spanclass, state);
 	}
@@ -400,10 +399,6 @@ static void snapshot(void)
 		uintptr_t base = hs_off_to_addr(p->in_use.ranges[i].base);
 		uintptr_t limit = hs_off_to_addr(p->in_use.ranges[i].limit);
 		HS_TRACE(snap_range, base, limit - base);
-	}
-	for (size_t i = 0; i < p->in_use.len; i++) {
-		uintptr_t base = hs_off_to_addr(p->in_use.ranges[i].base);
-		uintptr_t limit = hs_off_to_addr(p->in_use.ranges[i].limit);
 		for (uintptr_t c = base; c < limit; c += HS_PALLOC_CHUNK_BYTES) {
 			const hs_palloc_data *d = hs_pagealloc_chunk_of(p, hs_chunk_index(c));
 			for (unsigned w = 0; w < HS_PALLOC_CHUNK_WORDS; w++) {

@@ -16,8 +16,9 @@
  * CPUs may publish them out of order (heapscope.bpf.c), so records wait in a
  * min-heap keyed by seq until the next expected one is there. A missing
  * number is a record lost to a full ring buffer or one still being written:
- * it is waited for GAP_WAIT_NS after it was first seen missing, then given up
- * (counted in gaps). In-order records bypass the heap.
+ * it is waited for GAP_WAIT_NS after it was first seen missing, then given up:
+ * the gap it leaves in seq is what the model sees. In-order records bypass
+ * the heap.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -50,13 +51,12 @@ struct hs_bpf {
 	uint64_t next;		 /* the seq to deliver next */
 	int started;		 /* next is known (the first record was seen) */
 	int snapped;		 /* snap_begin delivered */
-	uint64_t gaps, before, late;
+	uint64_t before;	 /* records dropped before the snapshot */
 	uint64_t gap_since;	 /* when the current gap was first seen; 0: none */
 	hs_event *heap;		 /* pending records, a min-heap on seq */
 	size_t nheap, capheap;
 	hs_event *out;		 /* the caller's buffer during a read */
 	size_t nout, max;
-	int oom;
 };
 
 static uint64_t mono_ns(void)
@@ -233,10 +233,8 @@ static void heap_push(hs_bpf *b, const hs_event *e)
 	if (b->nheap == b->capheap) {
 		size_t cap = b->capheap ? 2 * b->capheap : 4096;
 		hs_event *p = realloc(b->heap, cap * sizeof *p);
-		if (p == NULL) {
-			b->oom = 1;
-			return;
-		}
+		if (p == NULL)
+			return; /* the record is lost: its gap is given up like any other */
 		b->heap = p;
 		b->capheap = cap;
 	}
@@ -289,10 +287,8 @@ static int on_record(void *ctx, void *data, size_t size)
 		b->started = 1;
 		b->next = e->seq;
 	}
-	if (e->seq < b->next) {
-		b->late++;
-		return 0;
-	}
+	if (e->seq < b->next)
+		return 0; /* its gap was given up already */
 	if (e->seq == b->next && b->nheap == 0 && b->nout < b->max)
 		deliver(b, e);
 	else
@@ -307,7 +303,6 @@ static void drain_heap(hs_bpf *b, int final)
 	while (b->nheap > 0 && b->nout < b->max) {
 		const hs_event *top = &b->heap[0];
 		if (top->seq < b->next) {
-			b->late++;
 			heap_pop(b);
 			continue;
 		}
@@ -317,8 +312,6 @@ static void drain_heap(hs_bpf *b, int final)
 				b->gap_since = now;
 			if (!final && now - b->gap_since < GAP_WAIT_NS)
 				return;
-			if (b->snapped)
-				b->gaps += top->seq - b->next;
 			b->next = top->seq;
 		}
 		b->gap_since = 0;
@@ -349,11 +342,6 @@ uint64_t hs_bpf_lost(const hs_bpf *b)
 	if (bpf_map__lookup_elem(b->skel->maps.lost, &zero, sizeof zero, &n, sizeof n, 0) != 0)
 		return 0;
 	return n;
-}
-
-uint64_t hs_bpf_gaps(const hs_bpf *b)
-{
-	return b->gaps;
 }
 
 int hs_bpf_snapped(const hs_bpf *b)

@@ -47,10 +47,9 @@ hs_bpf *hs_bpf_attach(pid_t pid, const char *path, hs_event_level level, uint64_
  * drained), at once. */
 size_t hs_bpf_read(hs_bpf *b, hs_event *out, size_t max, int final);
 
-/* Records lost to a full ring buffer (the BPF map), and sequence numbers
- * given up as gaps after the snapshot (those the model sees). */
+/* Records lost to a full ring buffer (the BPF map); each also leaves a gap
+ * in seq, which the model sees. */
 uint64_t hs_bpf_lost(const hs_bpf *b);
-uint64_t hs_bpf_gaps(const hs_bpf *b);
 /* Whether the snapshot has arrived, and records dropped before it. */
 int hs_bpf_snapped(const hs_bpf *b);
 uint64_t hs_bpf_before_snapshot(const hs_bpf *b);
