@@ -332,6 +332,7 @@ typedef struct hs_mheap {
 		_Atomic uint64_t released, released_cycle, released_last_cycle, cycles;
 		_Atomic uint64_t cpu_ns, assists, assist_bytes;
 		int in_cycle;
+		uint64_t due_ns;	/* when the next step of the cycle may start */
 	} scav;
 
 	/* The virtual clock (core/background.c): on is set once, before the

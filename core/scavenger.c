@@ -32,10 +32,16 @@
  * Pacing. Go's scavenger spends about 1% of the CPU time of all GOMAXPROCS, and
  * adjusts its sleep with a controller, because it measures its work in wall time.
  * heapscope reads the thread's own CPU clock (CLOCK_THREAD_CPUTIME_ID), so the
- * sleep can be computed directly. After working w in a step, it sleeps w / (budget * nprocs) - w; a step is one chunk (4 MiB), so
- * a wholly free chunk goes in one madvise. Over time, work / (work + sleep) / nprocs is
- * the budget. HEAPSCOPE_SCAVENGER_BUDGET sets it, in percent (default 1, 0 turns
- * the scavenger off).
+ * pace can be computed directly: a step of work w (one chunk, 4 MiB, so a wholly
+ * free chunk goes in one madvise) moves the next step's due time on by
+ * w / (budget * nprocs), and the thread sleeps until then. Due times are kept
+ * from the cycle's start rather than from each wake-up, so time the thread
+ * loses to a late wake-up or to waiting for a CPU on a busy machine is made up
+ * by the next steps instead of lowering the pace; the make-up is limited to
+ * CATCHUP_NS of the budget, so a long stall cannot turn into a burst. Over a
+ * cycle, the work is the budget times the wall time, plus at most a step.
+ * HEAPSCOPE_SCAVENGER_BUDGET sets the budget, in percent (default 1, 0 turns the
+ * scavenger off).
  *
  * Release: madvise(MADV_DONTNEED), or MADV_FREE with
  * HEAPSCOPE_SCAVENGER_ADVICE=free (the kernel then takes the pages back only under
@@ -77,6 +83,7 @@
 #define STEP_BYTES ((uintptr_t)4 << 20) /* work per step (a chunk), between pacing decisions */
 #define WINDOW_NS 100000000ull	/* peak-tracking window */
 #define IDLE_NS 50000000ull		/* sleep when there is nothing to release */
+#define CATCHUP_NS 100000000ull	/* how late a due time may fall behind the clock */
 /* The virtual clock's price of release: CPU time per MiB, as measured on the
  * project's machine (test_scavenger: 442 MiB in 43.5 ms, 1971 MiB in 143 ms). */
 #define VIRTUAL_NS_PER_MIB 80000ull
@@ -204,6 +211,7 @@ uint64_t hs_scavenger_turn(uint64_t now, int virtual_cost)
 	}
 	if (!v->in_cycle) {
 		v->in_cycle = 1;
+		v->due_ns = now;
 		atomic_fetch_add_explicit(&v->cycles, 1, memory_order_relaxed);
 		HS_TRACE(scav_start, atomic_load(&v->goal), atomic_load(&hs_heap.mem_ready),
 			 atomic_load(&hs_heap.released), HS_EV_SCAV_BACKGROUND);
@@ -219,7 +227,13 @@ uint64_t hs_scavenger_turn(uint64_t now, int virtual_cost)
 		end_cycle();
 		return IDLE_NS;
 	}
-	return v->capacity < 1.0 ? (uint64_t)((double)worked / v->capacity) - worked : 0;
+	if (v->capacity >= 1.0)
+		return 0;
+	if (v->due_ns + CATCHUP_NS < now)
+		v->due_ns = now - CATCHUP_NS;
+	v->due_ns += (uint64_t)((double)worked / v->capacity);
+	uint64_t after = virtual_cost ? now : now_ns(CLOCK_MONOTONIC);
+	return v->due_ns > after ? v->due_ns - after : 0;
 }
 
 static void *scavenger_main(void *arg)

@@ -5,12 +5,14 @@
 # free everything, sample RSS for SECONDS. heapscope, glibc, and jemalloc,
 # mimalloc and tcmalloc when installed (LD_PRELOAD), interleaved round by round.
 # Then heapscope with its scavenger off (HEAPSCOPE_SCAVENGER_BUDGET=0) against
-# on, interleaved, to show what the scavenger costs the workload itself.
+# on, interleaved, to show what the scavenger costs the workload itself
+# (COST_ROUNDS rounds, default 9).
 set -eu
 bench=${1:?usage: bench-rss.sh BENCH_RSS_BINARY [ROUNDS [MIB [SECONDS]]]}
 rounds=${2:-3}
 mib=${3:-512}
 secs=${4:-10}
+cost_rounds=${COST_ROUNDS:-9}
 . "$(dirname "$0")/allocators.sh"
 
 run() { # ALLOC [VAR=VALUE] -> output of one bench_rss run
@@ -57,15 +59,20 @@ for a in $allocs; do
 done
 
 echo
-echo "what the scavenger costs the workload: heapscope's allocate+touch+free time, scavenger off vs on"
-for r in $(seq 5); do
-	run heapscope HEAPSCOPE_SCAVENGER_BUDGET=0 | awk '/^round/ { print "off", $4 }' >>"$tmp/cost"
-	run heapscope | awk '/^round/ { print "on", $4 }' >>"$tmp/cost"
+echo "what the scavenger costs the workload: heapscope's allocate+touch+free, scavenger off vs on, $cost_rounds interleaved rounds"
+echo "(wall time, and the CPU time of all the process's threads, the scavenger's included)"
+for r in $(seq "$cost_rounds"); do
+	for mode in off on; do
+		budget=; [ "$mode" = off ] && budget=HEAPSCOPE_SCAVENGER_BUDGET=0
+		secs=1 run heapscope $budget | awk -v m="$mode" '/^round/ { print m, "wall", $4; print m, "cpu", $10 }' >>"$tmp/cost"
+	done
 done
-sort -k1,1 -k2,2g "$tmp/cost" | awk '
-	{ v[$1, ++n[$1]] = $2 }
-	END {
-		for (k = 1; k <= 2; k++) { s = k == 1 ? "off" : "on"; c = n[s]; m[s] = c % 2 ? v[s, (c + 1) / 2] : (v[s, c / 2] + v[s, c / 2 + 1]) / 2; lo[s] = v[s, 1]; hi[s] = v[s, c] }
-		printf "scavenger off: median %.1f ms (%.1f..%.1f); on: median %.1f ms (%.1f..%.1f); on/off %.3f\n",
-			m["off"], lo["off"], hi["off"], m["on"], lo["on"], hi["on"], m["on"] / m["off"]
-	}'
+for what in wall cpu; do
+	awk -v w="$what" '$2 == w { print $1, $3 }' "$tmp/cost" | sort -k1,1 -k2,2g | awk -v w="$what" '
+		{ v[$1, ++n[$1]] = $2 }
+		END {
+			for (k = 1; k <= 2; k++) { s = k == 1 ? "off" : "on"; c = n[s]; m[s] = c % 2 ? v[s, (c + 1) / 2] : (v[s, c / 2] + v[s, c / 2 + 1]) / 2; lo[s] = v[s, 1]; hi[s] = v[s, c] }
+			printf "%-4s scavenger off: median %.1f ms (%.1f..%.1f); on: median %.1f ms (%.1f..%.1f); on/off %.3f (minima %.3f)\n",
+				w, m["off"], lo["off"], hi["off"], m["on"], lo["on"], hi["on"], m["on"] / m["off"], lo["on"] / lo["off"]
+		}'
+done
