@@ -79,11 +79,18 @@ static struct {
 
 #define STAMP_EVERY 8
 
+/* A buffered record: what the site knows. The rest of an hs_event (seq, time,
+ * pid, tid) is filled in as the record goes into the ring. */
+typedef struct brec {
+	uint64_t arg[HS_EVENT_MAX_ARGS];
+	uint64_t kind;
+} brec;
+
 typedef struct tbuf {
 	uint32_t n;
 	struct tbuf *next; /* in free_bufs */
 	uint64_t stamp[BUF_EVENTS / STAMP_EVERY]; /* stamp() at records 0, 8, 16, ... */
-	hs_event ev[BUF_EVENTS];
+	brec ev[BUF_EVENTS];
 } tbuf;
 
 static __thread tbuf *tls_buf __attribute__((tls_model("initial-exec")));
@@ -180,7 +187,10 @@ static void record_times(const tbuf *b, uint64_t tsc_now, uint64_t ns_now, uint6
 	}
 }
 
-/* Moves this thread's buffered records into the ring, in order. */
+/* Moves this thread's buffered records into the ring, in order. Each slot is
+ * written field by field straight from the buffer: assembling the whole record
+ * in the buffer first and copying it would read back stores still in flight
+ * (measured: most of flush's time went to that). */
 static void flush(tbuf *b)
 {
 	hs_ring_hdr *r = tracer.ring;
@@ -193,18 +203,21 @@ static void flush(tbuf *b)
 	uint64_t ts[BUF_EVENTS];
 	record_times(b, stamp(), now_ns(), ts);
 	uint32_t pid = tracer.pid, tid = thread_id();
+	uint64_t last_ts = tls_last_ts;
 	for (uint32_t i = 0; i < n; i++) {
-		hs_event *s = &b->ev[i];
-		s->ts = ts[i] > tls_last_ts ? ts[i] : tls_last_ts;
-		tls_last_ts = s->ts;
-		s->pid = pid;
-		s->tid = tid;
-		s->flags = 0;
-		s->reserved = 0;
+		const brec *s = &b->ev[i];
 		hs_event *e = hs_ring_slot(r, seq + i);
-		memcpy(&e->ts, &s->ts, sizeof *e - sizeof e->seq);
+		last_ts = ts[i] > last_ts ? ts[i] : last_ts;
+		e->ts = last_ts;
+		e->pid = pid;
+		e->tid = tid;
+		e->kind = (uint16_t)s->kind;
+		e->flags = 0;
+		e->reserved = 0;
+		memcpy(e->arg, s->arg, sizeof e->arg);
 		hs_ring_publish(e, seq + i);
 	}
+	tls_last_ts = last_ts;
 	b->n = 0;
 	tls_last_seq = seq + n - 1;
 }
@@ -224,15 +237,17 @@ static tbuf *new_buf(void)
 	return b;
 }
 
-static void buffer(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+/* Inlined into the emitters of the buffered events: the call and its register
+ * saves cost as much as the record itself. */
+static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
 {
 	tbuf *b = tls_buf;
 	if (__builtin_expect(b == NULL, 0) && (b = tls_buf = new_buf()) == NULL)
 		return;
 	if (b->n % STAMP_EVERY == 0)
 		b->stamp[b->n / STAMP_EVERY] = stamp();
-	hs_event *e = &b->ev[b->n];
-	e->kind = (uint16_t)kind;
+	brec *e = &b->ev[b->n];
+	e->kind = kind;
 	e->arg[0] = a0;
 	e->arg[1] = a1;
 	e->arg[2] = a2;
