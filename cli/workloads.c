@@ -1022,7 +1022,7 @@ static int run_here(const hs_workload *w, hs_workload_opts o)
 			return HS_EXIT_FAIL;
 		}
 	}
-	printf("%s: done in %.2f s\n", w->name, secs);
+	printf("%s: done in %.3f s\n", w->name, secs);
 	return HS_EXIT_OK;
 }
 

@@ -59,7 +59,7 @@ for w in $names; do
 	if [ "$w" = demo ]; then set -- --duration 1; else set --; fi
 	HEAPSCOPE_CHECK=1 "$HS" workloads --run "$w" "$@" >"$tmp/out" 2>"$tmp/err" </dev/null
 	got=$?
-	if [ "$got" -eq 0 ] && grep -q "^$w: done in [0-9]*\.[0-9][0-9] s$" "$tmp/out" && [ ! -s "$tmp/err" ]; then
+	if [ "$got" -eq 0 ] && grep -q "^$w: done in [0-9]*\.[0-9][0-9][0-9] s$" "$tmp/out" && [ ! -s "$tmp/err" ]; then
 		pass "run $w ($(sed -n "s/^$w: done in //p" "$tmp/out"))"
 	else
 		fail "run $w (exit $got)"
