@@ -8,12 +8,14 @@
  * bytes, 5% of 40..240 KiB), touching every byte, then frees it all in
  * allocation order, then samples RSS every 50 ms for S seconds (default 6).
  * Output, one line per round and one per sample:
- *   round R work_ms W peak_mib P release_ms T cpu_ms C
+ *   round R work_ms W peak_mib P release_ms T cpu_ms C scav_ms S
  *   rss R t_ms MiB
  * where work_ms is the time to allocate, touch and free (what the scavenger may
  * slow down), cpu_ms the CPU time all the process's threads spent meanwhile (the
  * scavenger's included; on a shared machine it varies less than the wall time,
- * since it leaves out the time spent waiting for a CPU), and release_ms the time after the last free until RSS is back
+ * since it leaves out the time spent waiting for a CPU), scav_ms the CPU time
+ * heapscope's background scavenger spent meanwhile (0 for the other
+ * allocators), and release_ms the time after the last free until RSS is back
  * within 10% of the peak above where it started (-1 if it never was).
  * "system" is whatever malloc is loaded (glibc, or an LD_PRELOADed allocator).
  */
@@ -59,6 +61,8 @@ int main(int argc, char **argv)
 	char **p = calloc(cap, sizeof *p);
 	uint64_t seed = 7, base = bench_rss_bytes();
 	for (uint64_t r = 0; r < rounds; r++) {
+		hs_heap_stats_t s0, s1;
+		hs_heap_stats(&s0);
 		double t0 = now_ms(CLOCK_MONOTONIC), c0 = now_ms(CLOCK_PROCESS_CPUTIME_ID);
 		size_t n = 0;
 		uint64_t total = 0;
@@ -73,6 +77,7 @@ int main(int argc, char **argv)
 		for (size_t i = 0; i < n; i++)
 			a.free(p[i]);
 		double t1 = now_ms(CLOCK_MONOTONIC), c1 = now_ms(CLOCK_PROCESS_CPUTIME_ID), release = -1;
+		hs_heap_stats(&s1);
 		uint64_t target = base + (peak - base) / 10;
 		printf("rss %llu 0 %llu\n", (unsigned long long)r, (unsigned long long)(peak >> 20));
 		for (double t = 0; t <= seconds * 1e3; t = now_ms(CLOCK_MONOTONIC) - t1) {
@@ -82,8 +87,9 @@ int main(int argc, char **argv)
 			printf("rss %llu %.0f %llu\n", (unsigned long long)r, t, (unsigned long long)(rss >> 20));
 			usleep(50000);
 		}
-		printf("round %llu work_ms %.1f peak_mib %llu release_ms %.0f cpu_ms %.1f\n", (unsigned long long)r,
-		       t1 - t0, (unsigned long long)((peak - base) >> 20), release, c1 - c0);
+		printf("round %llu work_ms %.1f peak_mib %llu release_ms %.0f cpu_ms %.1f scav_ms %.2f\n",
+		       (unsigned long long)r, t1 - t0, (unsigned long long)((peak - base) >> 20), release, c1 - c0,
+		       (double)(s1.scav_cpu_ns - s0.scav_cpu_ns) / 1e6);
 		fflush(stdout);
 	}
 	free(p);

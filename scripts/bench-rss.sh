@@ -64,7 +64,7 @@ echo "(wall time, and the CPU time of all the process's threads, the scavenger's
 for r in $(seq "$cost_rounds"); do
 	for mode in off on; do
 		budget=; [ "$mode" = off ] && budget=HEAPSCOPE_SCAVENGER_BUDGET=0
-		secs=1 run heapscope $budget | awk -v m="$mode" '/^round/ { print m, "wall", $4; print m, "cpu", $10 }' >>"$tmp/cost"
+		secs=1 run heapscope $budget | awk -v m="$mode" '/^round/ { print m, "wall", $4; print m, "cpu", $10; print m, "scav", $12 }' >>"$tmp/cost"
 	done
 done
 for what in wall cpu; do
@@ -76,3 +76,6 @@ for what in wall cpu; do
 				w, m["off"], lo["off"], hi["off"], m["on"], lo["on"], hi["on"], m["on"] / m["off"], lo["on"] / lo["off"]
 		}'
 done
+awk '$1 == "on" && $2 == "wall" { w[++n] = $3 } $1 == "on" && $2 == "scav" { s[++k] = $3 }
+	END { for (i = 1; i <= n; i++) { f = 100 * s[i] / w[i]; if (f > hi) hi = f; t += s[i] }
+		printf "scavenger CPU during the work phase (on): %.2f ms in all %d rounds, at most %.2f%% of a round'"'"'s wall time\n", t, n, hi }' "$tmp/cost"
