@@ -35,10 +35,9 @@ echo
 echo "time from the last free until RSS is within 10% of the peak above its start (median of rounds; never = not within $secs s)"
 printf '%-10s %10s %12s %14s %14s %14s\n' allocator peak_MiB release_ms RSS@1s_MiB RSS@3s_MiB RSS_at_end_MiB
 for a in $allocs; do
-	rel=$(awk -v a="$a" '$1 == "sum" && $2 == a { print ($6 < 0 ? 1e12 : $6) }' "$tmp/all" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
+	rel=$(awk -v a="$a" '$1 == "sum" && $2 == a { print ($6 < 0 ? 1e12 : $6) }' "$tmp/all" | sort -g | awk '{ v[NR] = $1 } END { x = v[int((NR + 1) / 2)]; print (x >= 1e12 ? "never" : x) }')
 	peak=$(awk -v a="$a" '$1 == "sum" && $2 == a { print $5 }' "$tmp/all" | sort -g | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }')
 	at() { awk -v a="$a" -v t="$1" '$1 == "rss" && $2 == a && $3 == 1 { last = $5 } $1 == "rss" && $2 == a && $3 == 1 && $4 >= t * 1000 && !done { print $5; done = 1 } END { if (!done) print last }' "$tmp/all"; }
-	[ "$rel" = 1e+12 ] && rel=never
 	printf '%-10s %10s %12s %14s %14s %14s\n' "$a" "$peak" "$rel" "$(at 1)" "$(at 3)" "$(at "$secs")"
 done
 
