@@ -14,7 +14,7 @@
  *                  one before). Retained memory then follows what the program
  *                  recently needed, and a freed peak starts going back to the OS
  *                  within a quarter of a second. (The release itself is paced; on
- *                  this kind of machine 1 GiB takes about 4 s of wall time at the
+ *                  this kind of machine 1 GiB takes 3 to 7 s of wall time at the
  *                  default budget, most of it the kernel's work in madvise.)
  *   retained goal  retain_pct (110%, as Go) of the heap goal;
  *                  HEAPSCOPE_SCAVENGER_RETAIN sets the percentage.
