@@ -30,7 +30,7 @@
 #include "heapscope/events.h"
 
 #define HS_STORE_HEAPSCOPE_VERSION "0.1.0"
-#define HS_STORE_SCHEMA_VERSION 1
+#define HS_STORE_SCHEMA_VERSION 2
 
 typedef struct hs_store hs_store;
 typedef struct sqlite3 sqlite3;
@@ -66,8 +66,9 @@ typedef struct hs_session_info {
  * Opens or creates path. On failure returns -1 and writes one line to err
  * (no prefix, no newline): "cannot open: <reason>", "not an SQLite file",
  * "the file is truncated (...)", "the file is corrupt (...)", "schema version N
- * is newer than this heapscope's 1", "not a heapscope session file", or, for
- * writing only, "the file records <arch> heaps; this heapscope runs <arch>".
+ * is newer than this heapscope's 2", "schema version 1 is older than this
+ * heapscope's 2, ...", "not a heapscope session file", or, for writing only,
+ * "the file records <arch> heaps; this heapscope runs <arch>".
  * READONLY never writes the file: it is opened as "file:...?mode=ro" and no
  * PRAGMA that writes is run. Like any reader of a WAL database, SQLite may
  * create the empty -wal and -shm companions beside it when they are missing.

@@ -255,7 +255,7 @@ static void test_schema_and_meta(void **state)
 
 	sqlite3 *db = sql_open(f->path);
 	char text[128];
-	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), HS_STORE_SCHEMA_VERSION);
 	sql_text(db, "SELECT value FROM meta WHERE key = 'heapscope_version'", text, sizeof text);
 	assert_string_equal(text, HS_STORE_HEAPSCOPE_VERSION);
 	sql_text(db, "SELECT value FROM meta WHERE key = 'arch'", text, sizeof text);
@@ -269,7 +269,8 @@ static void test_schema_and_meta(void **state)
 	sql_text(db, "PRAGMA journal_mode", text, sizeof text);
 	assert_string_equal(text, "wal");
 
-	const char *tables[] = { "meta", "sessions", "event_rows", "event_ranges", "keyframes", "samples", "kinds" };
+	const char *tables[] = { "meta",      "sessions", "event_rows", "event_args",
+				 "event_ranges", "keyframes", "samples",    "kinds" };
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char *q = sqlite3_mprintf("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = %Q",
 					  tables[i]);
@@ -352,10 +353,24 @@ static void test_newer_schema_refused(void **state)
 {
 	fixture *f = *state;
 	make_store(f->path, 10);
-	sql_exec_rw(f->path, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	sql_exec_rw(f->path, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
 	file_sig before = signature(f->path);
-	assert_string_equal(open_err(f->path, HS_STORE_READONLY), "schema version 2 is newer than this heapscope's 1");
-	assert_string_equal(open_err(f->path, HS_STORE_CREATE), "schema version 2 is newer than this heapscope's 1");
+	assert_string_equal(open_err(f->path, HS_STORE_READONLY), "schema version 3 is newer than this heapscope's 2");
+	assert_string_equal(open_err(f->path, HS_STORE_CREATE), "schema version 3 is newer than this heapscope's 2");
+	assert_same_file(f->path, before);
+}
+
+/* Version 1 stored events unpacked: refused, with what to do about it. */
+static void test_older_schema_refused(void **state)
+{
+	fixture *f = *state;
+	make_store(f->path, 10);
+	sql_exec_rw(f->path, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+	file_sig before = signature(f->path);
+	const char *want = "schema version 1 is older than this heapscope's 2, which reads only its own; record "
+			   "the session again";
+	assert_string_equal(open_err(f->path, HS_STORE_READONLY), want);
+	assert_string_equal(open_err(f->path, HS_STORE_CREATE), want);
 	assert_same_file(f->path, before);
 }
 
@@ -571,6 +586,77 @@ static void test_kind_views(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * Every field at the edges of its packed place (store_impl.h): a2..a5 just
+ * inside and just outside their fields, pid and tid at 0 and 2^32-1, a kind
+ * no table names, and ts jumps that must start a new range (2^47 from the
+ * base, across int64's wrap) beside ones that must not, with a seq gap. The
+ * source and the events view both give every value back.
+ */
+static void test_packing_edges(void **state)
+{
+	fixture *f = *state;
+	const uint64_t far = UINT64_C(1) << 47;
+	struct {
+		uint64_t seq, ts;
+		uint64_t a2, a3, a4, a5;
+	} t[] = {
+		{ 1, 1000, UINT32_MAX, UINT16_MAX, 255, 255 },	/* range 1 */
+		{ 2, 1000 + far - 1, 0, 0, 0, 0 },
+		{ 3, 1000 - (far - 1), UINT64_C(1) << 32, 0, 0, 0 }, /* wide: seqs 3 to 8 */
+		{ 4, 1000 + far, 0, 1 << 16, 0, 0 },		      /* range 2: too far */
+		{ 6, 5, 0, 0, 256, 0 },				      /* range 3: seq gap */
+		{ 7, HIGH + 10, 0, 0, 0, 256 },			      /* range 4 */
+		{ 8, HIGH - 10, HIGH, HIGH, HIGH, HIGH },	      /* range 5: int64 overflow */
+		{ 9, UINT64_MAX, 7, 0, 0, 0 },			      /* range 6 */
+		{ 10, 0, 0, 0, 0, 0 },
+	};
+	enum { N = sizeof t / sizeof t[0] };
+	hs_event ev[N], back[N];
+	for (size_t i = 0; i < N; i++) {
+		ev[i] = event(t[i].seq, i == 4 ? UINT16_MAX : HS_EV_SPAN_ALLOC, HIGH + i, UINT64_MAX - i);
+		ev[i].ts = t[i].ts;
+		ev[i].pid = i % 2 ? UINT32_MAX : 0;
+		ev[i].tid = i % 2 ? 0 : UINT32_MAX;
+		ev[i].arg[2] = t[i].a2, ev[i].arg[3] = t[i].a3, ev[i].arg[4] = t[i].a4, ev[i].arg[5] = t[i].a5;
+	}
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "edges");
+	append_ok(s, id, ev, N);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	assert_int_equal(read_all(s, id, 0, back, N), N);
+	assert_memory_equal(back, ev, sizeof ev);
+	assert_int_equal(read_all(s, id, 7, back, N), N - 5);
+	assert_memory_equal(back, &ev[5], (N - 5) * sizeof ev[0]);
+	hs_store_close(s);
+
+	sqlite3 *db = sql_open(f->path);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_ranges"), 6);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_args"), 5);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5 FROM events"
+					    " ORDER BY seq",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	for (size_t i = 0; i < N; i++) {
+		assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+		const hs_event *e = &ev[i];
+		int64_t want[] = { (int64_t)e->seq, (int64_t)e->ts, e->pid, e->tid, e->kind };
+		for (int c = 0; c < 5; c++)
+			assert_int_equal(sqlite3_column_int64(st, c), want[c]);
+		for (int a = 0; a < HS_EVENT_MAX_ARGS; a++) {
+			assert_int_equal(sqlite3_column_type(st, 5 + a), SQLITE_INTEGER);
+			assert_int_equal(sqlite3_column_int64(st, 5 + a), (int64_t)e->arg[a]);
+		}
+	}
+	assert_int_equal(sqlite3_step(st), SQLITE_DONE);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
 static void test_samples_from_stats(void **state)
 {
 	fixture *f = *state;
@@ -690,6 +776,37 @@ static void test_commit_after_100ms_is_visible(void **state)
 	assert_int_equal(hs_store_session_get(r, id, &info), 0);
 	assert_int_equal(info.status, HS_SESSION_RUNNING);
 	assert_int_equal(info.nevents, 101);
+	hs_store_close(r);
+	hs_store_close(w);
+}
+
+/* A source read to its end, still open, holds no snapshot (the TUI follows a
+ * live session so): the writer's later commits are seen. Its last event is a
+ * stats event, whose arguments are read from event_args. */
+static void test_finished_source_sees_later_commits(void **state)
+{
+	fixture *f = *state;
+	hs_store *w = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(w, "follow");
+	hs_event ev[2] = { event(1, HS_EV_MALLOC, 1, 16), event(2, HS_EV_STATS, HIGH, HIGH) };
+	ev[1].arg[2] = HIGH;
+	append_ok(w, id, ev, 2);
+	assert_int_equal(hs_store_commit(w), 0);
+
+	hs_store *r = open_ok(f->path, HS_STORE_READONLY);
+	hs_source *src;
+	hs_event e;
+	assert_int_equal(hs_source_open(r, id, 0, &src), 0);
+	assert_int_equal(hs_source_next(src, &e), 1);
+	assert_int_equal(hs_source_next(src, &e), 1);
+	assert_int_equal(e.arg[2], HIGH);
+	assert_int_equal(hs_source_next(src, &e), 0);
+
+	hs_session_info info = { .id = id, .status = HS_SESSION_COMPLETE, .nevents = 2 };
+	assert_int_equal(hs_store_session_end(w, &info), 0);
+	assert_int_equal(hs_store_session_get(r, id, &info), 0);
+	assert_int_equal(info.status, HS_SESSION_COMPLETE);
+	hs_source_close(src);
 	hs_store_close(r);
 	hs_store_close(w);
 }
@@ -1090,6 +1207,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_and_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_appends_a_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_arch_not_appended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_sqlite_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_heapscope_refused, setup, teardown),
@@ -1097,9 +1215,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_every_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kind_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packing_edges, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_samples_from_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyframe_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_after_100ms_is_visible, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_source_sees_later_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_order_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_recorder_is_interrupted, setup, teardown),
