@@ -5,8 +5,9 @@
  * truncated, corrupt, not heapscope, a newer schema), a round trip of every
  * event kind with arguments of 2^63 and above, the per-kind views and samples
  * read back through plain SQL, keyframe lookup, the 100 ms commit seen by a
- * second reader, the seq-order rule, a recorder killed mid-session, and a
- * reader that must leave the file's bytes and mtime as they were.
+ * second reader, the seq-order rule, the writer thread's buffers, a recorder
+ * killed mid-session, and a reader that must leave the file's bytes and mtime
+ * as they were.
  *
  * Expected values come from the test's own events and from the event table
  * and arch functions the schema is specified against; SQL checks go through a
@@ -843,6 +844,59 @@ static void test_seq_order_enforced(void **state)
 	hs_store_close(s);
 }
 
+/*
+ * The writer thread: batches read into its buffers and queued, a batch queued
+ * empty (kept for the next), keyframes between, more batches than it has
+ * buffers; everything arrives in order once stopped.
+ */
+static void test_writer_thread(void **state)
+{
+	fixture *f = *state;
+	enum { BATCHES = 40, PER = 1000 };
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "writer");
+	hs_store_writer *w = hs_store_writer_start(s, id);
+	assert_non_null(w);
+	uint64_t seq = 1;
+	for (int b = 0; b < BATCHES; b++) {
+		hs_event *buf = hs_store_writer_buffer(w);
+		assert_non_null(buf);
+		assert_ptr_equal(hs_store_writer_buffer(w), buf); /* the same until queued */
+		assert_int_equal(hs_store_writer_queue(w, 0), 0);
+		assert_ptr_equal(hs_store_writer_buffer(w), buf);
+		for (int i = 0; i < PER; i++, seq++)
+			buf[i] = event(seq, i % 2 ? HS_EV_FREE : HS_EV_MALLOC, seq, (uint64_t)b);
+		assert_int_equal(hs_store_writer_queue(w, PER), 0);
+		if (b % 10 == 9) {
+			uint64_t *blob = malloc(sizeof *blob);
+			*blob = seq - 1;
+			hs_store_writer_keyframe(w, seq - 1, blob, sizeof *blob);
+		}
+	}
+	char err[256] = "";
+	assert_int_equal(hs_store_writer_stop(w, err, sizeof err), 0);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	hs_event *back = malloc(BATCHES * PER * sizeof *back);
+	assert_int_equal(read_all(s, id, 0, back, BATCHES * PER), BATCHES * PER);
+	for (uint64_t i = 0; i < BATCHES * PER; i++) {
+		assert_int_equal(back[i].seq, i + 1);
+		assert_int_equal(back[i].arg[0], i + 1);
+		assert_int_equal(back[i].arg[1], i / PER);
+	}
+	free(back);
+	uint64_t kf;
+	void *blob;
+	size_t len;
+	assert_int_equal(hs_store_keyframe_at(s, id, UINT64_MAX, &kf, &blob, &len), 0);
+	assert_int_equal(kf, BATCHES * PER);
+	assert_int_equal(len, sizeof(uint64_t));
+	assert_int_equal(*(uint64_t *)blob, BATCHES * PER);
+	free(blob);
+	hs_store_close(s);
+}
+
 /* Two sessions written alternately through one store, with commits between:
  * each source sees its own session only, in order, across several ranges. */
 static void test_interleaved_sessions(void **state)
@@ -1222,6 +1276,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_finished_source_sees_later_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_order_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_recorder_is_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_recorders_one_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_unwritable_directory, setup, teardown),
