@@ -535,9 +535,11 @@ static int set_wal(sqlite3 *db, char *err, size_t errlen)
 	/* In WAL mode NORMAL syncs only at checkpoints: a commit survives the
 	 * recorder being killed (it is in the OS's hands), not a power cut. A
 	 * checkpoint every 128 pages (8 MiB) keeps the pause it causes in an append
-	 * near 25 ms; SQLite's 1000 pages of 64 KiB stalled appends for 100+ ms. */
+	 * near 25 ms; SQLite's 1000 pages of 64 KiB stalled appends for 100+ ms.
+	 * The recorder's writer thread hands them to a thread of their own
+	 * (checkpoint.c). */
 	if (exec(db, "PRAGMA synchronous = NORMAL") != SQLITE_OK ||
-	    exec(db, "PRAGMA wal_autocheckpoint = 128") != SQLITE_OK)
+	    sqlite3_wal_autocheckpoint(db, HS_STORE_WAL_PAGES) != SQLITE_OK)
 		return open_fail(err, errlen, "cannot set up the writer: %s", sqlite3_errmsg(db));
 	return 0;
 }

@@ -111,10 +111,24 @@ __attribute__((format(printf, 2, 3))) int hs_store_fail(hs_store *s, const char 
 /* ... as "what: <SQLite's message>". */
 int hs_store_sql_fail(hs_store *s, const char *what);
 
+/* A checkpoint every 128 pages (8 MiB) when the writer's connection does its
+ * own (schema.c explains the figure; checkpoint.c when it does not). */
+#define HS_STORE_WAL_PAGES 128
+
 /* sink.c */
 /* Prepares the writer's statements; called once by hs_store_open for writing. */
 int hs_sink_init(hs_store *s);
 /* Commits what is pending and releases the writer's state. */
 void hs_sink_free(hs_store *s);
+
+/* checkpoint.c */
+typedef struct hs_ckpt hs_ckpt;
+/* Takes the checkpoints of s (open for writing) over to a thread of its own,
+ * until stop; NULL if it cannot (s then goes on checkpointing itself). From
+ * start to stop, s's connection is used only by the thread that commits. */
+hs_ckpt *hs_ckpt_start(hs_store *s);
+/* Hands checkpoints back to s's connection and ends the thread; NULL is a no-op.
+ * No commit may run on s meanwhile. */
+void hs_ckpt_stop(hs_ckpt *c);
 
 #endif /* HS_STORE_IMPL_H */

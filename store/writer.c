@@ -20,7 +20,9 @@
  * The queue holds up to QUEUE batches or keyframes, in order; a full queue (or
  * no free buffer) makes the recorder wait, so nothing is dropped and the ring's
  * producers feel it as usual. The writer commits by the store's 100 ms rule
- * after each item, and also when the queue has been idle for 100 ms.
+ * after each item, and also when the queue has been idle for 100 ms. Its
+ * checkpoints, and the syncs they wait for, are a third thread's
+ * (store/checkpoint.c) while it runs.
  *
  * Locking: mu guards the queue, the free list and failed; held is the
  * recorder's alone; the store is touched only by the writer thread between
@@ -33,7 +35,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "store.h"
+#include "store_impl.h"
 
 #define QUEUE 16
 /* Every queued batch, the one the recorder fills and the one being written. */
@@ -49,6 +51,7 @@ typedef struct item {
 struct hs_store_writer {
 	hs_store *store;
 	int64_t session;
+	hs_ckpt *ckpt; /* the store's checkpoints, taken off this thread; NULL: its own */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	pthread_cond_t cv; /* something queued, a buffer or room freed, or stopping */
@@ -157,7 +160,9 @@ hs_store_writer *hs_store_writer_start(hs_store *s, int64_t session)
 	}
 	pthread_mutex_init(&w->mu, NULL);
 	pthread_cond_init(&w->cv, NULL);
+	w->ckpt = hs_ckpt_start(s);
 	if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
+		hs_ckpt_stop(w->ckpt);
 		pthread_mutex_destroy(&w->mu);
 		pthread_cond_destroy(&w->cv);
 		writer_free(w);
@@ -213,6 +218,7 @@ int hs_store_writer_stop(hs_store_writer *w, char *err, size_t errlen)
 	pthread_cond_broadcast(&w->cv);
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
+	hs_ckpt_stop(w->ckpt);
 	int failed = w->failed;
 	if (failed && err != NULL)
 		snprintf(err, errlen, "%s", w->error);

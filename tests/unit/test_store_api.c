@@ -844,6 +844,84 @@ static void test_seq_order_enforced(void **state)
 	hs_store_close(s);
 }
 
+/* A mixed object-level stream: mallocs at rising addresses and frees of recent
+ * ones, spans and sweeps now and then, a STATS sample every 100,000 events. */
+static void synthetic(hs_event *e, uint64_t seq, uint64_t *rng, uint64_t *addr)
+{
+	*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+	uint64_t r = *rng;
+	memset(e, 0, sizeof *e);
+	e->seq = seq;
+	e->ts = 5000000000 + seq * 150 + r % 100;
+	e->pid = 31337;
+	e->tid = 31337 + (uint32_t)(r >> 60);
+	unsigned pick = (unsigned)(r % 100);
+	if (seq % 100000 == 0) {
+		e->kind = HS_EV_STATS;
+		for (int a = 0; a < 6; a++)
+			e->arg[a] = *addr - 0xc000000000 + (uint64_t)a * 4096;
+	} else if (pick < 45) {
+		e->kind = HS_EV_MALLOC;
+		e->arg[0] = *addr;
+		e->arg[1] = 16 + (r >> 8) % 1024;
+		e->arg[2] = (r >> 20) % 136;
+		*addr += 16 + ((r >> 32) % 8) * 16;
+	} else if (pick < 90) {
+		e->kind = HS_EV_FREE;
+		e->arg[0] = *addr - ((r >> 8) % 65536) * 16;
+	} else if (pick < 95) {
+		e->kind = HS_EV_SPAN_ALLOC;
+		e->arg[0] = *addr & ~UINT64_C(8191);
+		e->arg[1] = 1 + (r >> 8) % 4;
+		e->arg[2] = (r >> 16) % 136;
+		e->arg[3] = HS_EV_SPAN_IN_USE;
+	} else {
+		e->kind = HS_EV_SWEEP;
+		e->arg[0] = *addr & ~UINT64_C(8191);
+		e->arg[1] = (r >> 8) % 136;
+		e->arg[2] = (r >> 16) % 100;
+		e->arg[3] = (r >> 24) % 100;
+	}
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/*
+ * Through the writer thread, whose checkpoints another thread takes
+ * (store/checkpoint.c), the -wal file must not grow with the session: the log
+ * is rewound every few tens of MiB. 4 million events make a file of about
+ * 120 MiB; without the rewinding the log would be as large.
+ */
+static void test_writer_log_stays_bounded(void **state)
+{
+	fixture *f = *state;
+	enum { TOTAL = 4000000 };
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "long");
+	hs_store_writer *w = hs_store_writer_start(s, id);
+	assert_non_null(w);
+	uint64_t rng = 0x9e3779b97f4a7c15, addr = 0xc000000000;
+	for (uint64_t seq = 1; seq <= TOTAL;) {
+		hs_event *buf = hs_store_writer_buffer(w);
+		size_t n = 0;
+		for (; n < HS_STORE_WRITER_BATCH && seq <= TOTAL; n++, seq++)
+			synthetic(&buf[n], seq, &rng, &addr);
+		assert_int_equal(hs_store_writer_queue(w, n), 0);
+	}
+	char wal[200];
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	off_t log = file_size(wal);
+	assert_int_equal(hs_store_writer_stop(w, NULL, 0), 0);
+	hs_store_close(s);
+	off_t db = file_size(f->path);
+	if (log * 5 > db * 3)
+		fail_msg("the -wal file reached %lld bytes for a file of %lld", (long long)log, (long long)db);
+}
+
 /*
  * The writer thread: batches read into its buffers and queued, a batch queued
  * empty (kept for the next), keyframes between, more batches than it has
@@ -1163,52 +1241,6 @@ static void test_status_names(void **state)
 
 /* --- throughput (printed, not asserted) ----------------------------------------- */
 
-/* A mixed object-level stream: mallocs at rising addresses and frees of recent
- * ones, spans and sweeps now and then, a STATS sample every 100,000 events. */
-static void synthetic(hs_event *e, uint64_t seq, uint64_t *rng, uint64_t *addr)
-{
-	*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
-	uint64_t r = *rng;
-	memset(e, 0, sizeof *e);
-	e->seq = seq;
-	e->ts = 5000000000 + seq * 150 + r % 100;
-	e->pid = 31337;
-	e->tid = 31337 + (uint32_t)(r >> 60);
-	unsigned pick = (unsigned)(r % 100);
-	if (seq % 100000 == 0) {
-		e->kind = HS_EV_STATS;
-		for (int a = 0; a < 6; a++)
-			e->arg[a] = *addr - 0xc000000000 + (uint64_t)a * 4096;
-	} else if (pick < 45) {
-		e->kind = HS_EV_MALLOC;
-		e->arg[0] = *addr;
-		e->arg[1] = 16 + (r >> 8) % 1024;
-		e->arg[2] = (r >> 20) % 136;
-		*addr += 16 + ((r >> 32) % 8) * 16;
-	} else if (pick < 90) {
-		e->kind = HS_EV_FREE;
-		e->arg[0] = *addr - ((r >> 8) % 65536) * 16;
-	} else if (pick < 95) {
-		e->kind = HS_EV_SPAN_ALLOC;
-		e->arg[0] = *addr & ~UINT64_C(8191);
-		e->arg[1] = 1 + (r >> 8) % 4;
-		e->arg[2] = (r >> 16) % 136;
-		e->arg[3] = HS_EV_SPAN_IN_USE;
-	} else {
-		e->kind = HS_EV_SWEEP;
-		e->arg[0] = *addr & ~UINT64_C(8191);
-		e->arg[1] = (r >> 8) % 136;
-		e->arg[2] = (r >> 16) % 100;
-		e->arg[3] = (r >> 24) % 100;
-	}
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
 static void test_ingest_rate(void **state)
 {
 	fixture *f = *state;
@@ -1277,6 +1309,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_seq_order_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_sessions, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_log_stays_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_recorder_is_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_recorders_one_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_unwritable_directory, setup, teardown),
