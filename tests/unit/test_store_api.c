@@ -658,6 +658,39 @@ static void test_packing_edges(void **state)
 	sqlite3_close(db);
 }
 
+/* Batches large enough to go in without a copy, after a few pending events and
+ * with seq gaps inside them: every event back in order, one range per gap. */
+static void test_large_batches_with_gaps(void **state)
+{
+	fixture *f = *state;
+	enum { N = 20000 };
+	hs_event *ev = malloc(N * sizeof *ev), *back = malloc(N * sizeof *back);
+	uint64_t seq = 1;
+	for (size_t i = 0; i < N; i++) {
+		seq += i == 3010 || i == 9000 || i == 9001 ? 5 : 1;
+		ev[i] = event(seq, i % 2 ? HS_EV_FREE : HS_EV_MALLOC, 0xc000000000 + i * 16, i);
+	}
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "gaps");
+	append_ok(s, id, ev, 10);
+	append_ok(s, id, ev + 10, 5000);
+	append_ok(s, id, ev + 5010, 8192);
+	append_ok(s, id, ev + 13202, N - 13202);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	assert_int_equal(read_all(s, id, 0, back, N), N);
+	assert_memory_equal(back, ev, N * sizeof *ev);
+	assert_int_equal(read_all(s, id, ev[9000].seq - 1, back, N), N - 9000);
+	assert_int_equal(back[0].seq, ev[9000].seq);
+	hs_store_close(s);
+	sqlite3 *db = sql_open(f->path);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_ranges"), 4);
+	sqlite3_close(db);
+	free(ev);
+	free(back);
+}
+
 static void test_samples_from_stats(void **state)
 {
 	fixture *f = *state;
@@ -1302,6 +1335,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_round_trip_every_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kind_views, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_packing_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batches_with_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_samples_from_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyframe_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_after_100ms_is_visible, setup, teardown),
