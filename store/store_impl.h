@@ -33,10 +33,14 @@
  * All bit patterns are kept: SQL reads them back with >> (arithmetic) and &.
  */
 #define HS_ROW_KIND_BITS 16
-#define HS_ROW_TS_LIMIT ((int64_t)1 << 47)
+/* 2^47 ns (39 hours): the delta, shifted past the kind, still fits an int64. */
+#define HS_ROW_TS_LIMIT ((int64_t)1 << (63 - HS_ROW_KIND_BITS))
 #define HS_ROW_A3_SHIFT 32
 #define HS_ROW_A4_SHIFT 48
 #define HS_ROW_A5_SHIFT 56
+_Static_assert(HS_ROW_KIND_BITS == 8 * sizeof(((hs_event *)0)->kind), "every kind must fit ts_kind");
+_Static_assert(HS_ROW_A3_SHIFT < HS_ROW_A4_SHIFT && HS_ROW_A4_SHIFT < HS_ROW_A5_SHIFT && HS_ROW_A5_SHIFT < 64,
+	       "a2_5's fields in order");
 
 typedef struct hs_row {
 	int64_t ts_kind, pid_tid, a0, a1, a2_5;
