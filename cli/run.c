@@ -4,10 +4,11 @@
  * It creates the event ring in a memfd, starts the workload in a child process
  * (this binary again, `workloads --run NAME`, with HEAPSCOPE_TRACE_FD naming the
  * ring, so the child's heap traces from its first allocation), and drains the
- * ring until the child is gone: each batch goes to the model, which checks it
- * (digests included), and to the store's writer thread (store/writer.c), which
- * appends it to the file. Every KEYFRAME_EVERY events the model is saved as a
- * keyframe so that readers can seek.
+ * ring until the child is gone: each batch, read straight into a buffer of the
+ * store's writer thread (store/writer.c), goes to that thread, which appends it
+ * to the file, and to the model here, which checks it (digests included). Every
+ * KEYFRAME_EVERY events the model is saved as a keyframe so that readers can
+ * seek.
  *
  * End of a session: complete when the workload exits by itself, crashed when a
  * signal kills it, interrupted when the recorder is told to stop (SIGINT or
@@ -85,7 +86,7 @@
 #include "tui.h"
 #include "workloads.h"
 
-#define BATCH 4096
+#define BATCH HS_STORE_WRITER_BATCH
 #define KEYFRAME_EVERY 100000
 #define FRAME_NS (50 * 1000 * 1000)
 
@@ -511,11 +512,22 @@ static void keyframe(recorder *r)
 	r->since_keyframe = 0;
 }
 
+/* Where the next batch is read to: the writer's next buffer while the store
+ * records (no copy on the way to the file), else a buffer of our own. */
+static hs_event *batch_buffer(recorder *r)
+{
+	static hs_event own[BATCH];
+	hs_event *b = r->writer != NULL && !r->store_failed ? hs_store_writer_buffer(r->writer) : NULL;
+	return b != NULL ? b : own;
+}
+
+/* The batch goes to the writer first, so that it appends while the model
+ * applies the same events here. */
 static void consume(recorder *r, const hs_event *ev, size_t n)
 {
 	r->nevents += n;
 	char msg[512];
-	if (r->writer != NULL && !r->store_failed && hs_store_writer_append(r->writer, ev, n) != 0) {
+	if (r->writer != NULL && !r->store_failed && hs_store_writer_queue(r->writer, n) != 0) {
 		snprintf(msg, sizeof msg, "%s: %s; recording stops, the workload goes on", r->o->out,
 			 hs_store_writer_error(r->writer));
 		say(r, msg);
@@ -578,7 +590,6 @@ static int gone(pid_t child, int pidfd, int *status)
  * transport is empty; returns the child's wait status. */
 static int drain(recorder *r, pid_t child, int pidfd, uint64_t deadline_ns)
 {
-	static hs_event buf[BATCH];
 	int status = 0, ended = 0, forwarded = 0;
 	for (;;) {
 		frame(r, 0);
@@ -586,6 +597,7 @@ static int drain(recorder *r, pid_t child, int pidfd, uint64_t deadline_ns)
 		 * Reading slots right behind a producer pulls each cache line away
 		 * from it while it still writes the next record into the same line
 		 * (records are 80 bytes); measured, that doubled the cost of tracing. */
+		hs_event *buf = batch_buffer(r);
 		size_t n = source_read(r, buf, BATCH, ended);
 		if (n != 0)
 			consume(r, buf, n);

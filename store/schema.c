@@ -3,7 +3,7 @@
  * read (or write) it, and the schema of a new one. See store/store.h for the
  * API; store/sink.c writes the tables, store/source.c reads them.
  *
- * Schema version 1:
+ * Schema version 2:
  *
  *   meta(key, value)                 schema_version, heapscope_version and the
  *                                    heap's arch constants (arch, heap_addr_bits,
@@ -11,12 +11,16 @@
  *                                    chunk_pages), as this build runs them
  *   sessions(id, command, seed, pid, recorder_pid, transport, level, config,
  *            start_ns, end_ns, status, nevents, nlost, wait_ns)
- *   event_rows(id, seq, ts, pid, tid, kind, a0..a5)
- *                                    every event, in the order appended; no index
- *   event_ranges(session, first_seq, last_seq, first_row, last_row)
+ *   event_rows(id, ts_kind, pid_tid, a0, a1, a2_5)
+ *                                    every event, in the order appended, packed
+ *                                    (store_impl.h draws the layout); no index
+ *   event_args(id, a2, a3, a4, a5)   the arguments a2_5 cannot pack, keyed by the
+ *                                    event_rows id of their event
+ *   event_ranges(session, first_seq, last_seq, first_row, last_row, ts_base)
  *                                    which ids of event_rows hold which session's
- *                                    events: one row per session per commit
+ *                                    events, and the time they are counted from
  *   events                           view: session, seq, ts, pid, tid, kind, a0..a5
+ *                                    unpacked
  *   "<name>"                         one view per event kind (span_alloc, malloc, ...):
  *                                    session, seq, ts, pid, tid and the arguments
  *                                    under their names, generated from HS_EVENT_TABLE
@@ -36,21 +40,38 @@
  * million. So event_rows has no key but its id, and event_ranges, a few
  * rows a second, maps each session's seq order onto spans of ids. The `events`
  * view joins them back, ranges outermost (CROSS JOIN fixes that order), so a
- * query naming a session reads only that session's spans. Two invariants,
+ * query naming a session reads only that session's spans. Three invariants,
  * kept by the sink, make the ranges exact:
  *   - the ids one transaction inserts are consecutive (a new id is max(id)+1,
  *     and one connection writes at a time), so a span holds one session's rows;
- *   - within a session seq increases with id, so ranges in first_seq order,
- *     each read in id order, give the session in seq order.
+ *   - within a range, seq and id both step by one: last_seq - first_seq =
+ *     last_row - first_row. A seq that skips (events lost on the way) starts a
+ *     new range; so does a ts too far from ts_base to pack;
+ *   - ranges of a session in first_seq order, each read in id order, give the
+ *     session in seq order.
  * id is declared INTEGER PRIMARY KEY so that VACUUM cannot renumber it.
+ *
+ * Why the rows are packed (version 2). Past the fixed cost of an insert,
+ * SQLite's cost grows with the number of columns (each is fetched from the
+ * sink's virtual table, copied and encoded): on the 2-core machine, inserting
+ * a churn session's events through this path cost about 130 ns a row plus
+ * 28 ns a column. Version 1 stored seq, ts, pid, tid, kind and six arguments
+ * as eleven columns; version 2 stores five. seq is derived from the range, ts
+ * is kept against the range's ts_base beside the kind, pid and tid share a
+ * column, and a2..a5 (zero or small in all but a few kinds) share one, with
+ * event_args for the rest. docs/PERFORMANCE.md ("The store") has what it
+ * gained. The views unpack it all, so SQL sees the same columns as in
+ * version 1.
  *
  * Values: integers are stored as int64; unsigned 64-bit ones keep their bit
  * pattern, so digests and seeds of 2^63 and above read negative in SQL
  * (printf('%x', a0) shows the bits). Unused argument slots hold 0.
  *
- * Compatibility: a larger schema_version is refused, not guessed at. Kinds are
- * only ever added (events.h), so opening a file for writing adds the kinds rows
- * and views this build knows and the file lacks; a released kind never changes.
+ * Compatibility: a larger schema_version is refused, not guessed at, and so is
+ * a smaller one (version 1's rows are not packed; this build reads only its own
+ * layout). Kinds are only ever added (events.h), so opening a file for writing
+ * adds the kinds rows and views this build knows and the file lacks; a released
+ * kind never changes.
  *
  * Opening for reading never writes: the file is opened "file:...?mode=ro", and
  * when SQLite cannot set up the WAL index beside a read-only file it is reopened
@@ -76,15 +97,12 @@ static const char create_sql[] =
 	" status TEXT NOT NULL, nevents INTEGER, nlost INTEGER, wait_ns INTEGER);"
 	/* No declared types: without an affinity to apply, SQLite builds each
 	 * record with less work (5-10% of ingest); only the sink writes here, and
-	 * always integers. */
-	"CREATE TABLE event_rows(id INTEGER PRIMARY KEY, seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5);"
+	 * always integers (or NULL in a2_5). */
+	"CREATE TABLE event_rows(id INTEGER PRIMARY KEY, ts_kind, pid_tid, a0, a1, a2_5);"
+	"CREATE TABLE event_args(id INTEGER PRIMARY KEY, a2, a3, a4, a5);"
 	"CREATE TABLE event_ranges(session INTEGER NOT NULL, first_seq INTEGER NOT NULL,"
 	" last_seq INTEGER NOT NULL, first_row INTEGER NOT NULL, last_row INTEGER NOT NULL,"
-	" PRIMARY KEY(session, first_seq)) WITHOUT ROWID;"
-	"CREATE VIEW events AS SELECT r.session AS session, e.seq AS seq, e.ts AS ts, e.pid AS pid,"
-	" e.tid AS tid, e.kind AS kind, e.a0 AS a0, e.a1 AS a1, e.a2 AS a2, e.a3 AS a3, e.a4 AS a4,"
-	" e.a5 AS a5 FROM event_ranges AS r CROSS JOIN event_rows AS e"
-	" ON e.id BETWEEN r.first_row AND r.last_row;"
+	" ts_base INTEGER NOT NULL, PRIMARY KEY(session, first_seq)) WITHOUT ROWID;"
 	/* Keyframes are large blobs, and WITHOUT ROWID rows should stay small: a
 	 * rowid table and its key's index, at a few rows a session. */
 	"CREATE TABLE keyframes(session INTEGER NOT NULL, seq INTEGER NOT NULL, state BLOB NOT NULL,"
@@ -303,6 +321,11 @@ static int probe(sqlite3 *db, int *sqlrc, char *err, size_t errlen)
 	if (version > HS_STORE_SCHEMA_VERSION)
 		return open_fail(err, errlen, "schema version %lld is newer than this heapscope's %d",
 				 (long long)version, HS_STORE_SCHEMA_VERSION);
+	if (version < HS_STORE_SCHEMA_VERSION)
+		return open_fail(err, errlen,
+				 "schema version %lld is older than this heapscope's %d, which reads only its own;"
+				 " record the session again",
+				 (long long)version, HS_STORE_SCHEMA_VERSION);
 	return PROBE_STORE;
 }
 
@@ -346,6 +369,38 @@ static int create_samples(sqlite3 *db)
 	for (unsigned i = 0; i < stats->nargs; i++)
 		sqlite3_str_appendf(q, ", \"%w\" INTEGER", stats->args[i]);
 	sqlite3_str_appendall(q, ", PRIMARY KEY(session, seq)) WITHOUT ROWID");
+	char *sql = sqlite3_str_finish(q);
+	int rc = sql != NULL ? exec(db, sql) : SQLITE_NOMEM;
+	sqlite3_free(sql);
+	return rc;
+}
+
+/* One of a2..a5 unpacked: from a2_5's field at shift, width bits wide, or from
+ * event_args when a2_5 is NULL (SQLite evaluates the subquery only then). */
+static void unpack_arg(sqlite3_str *q, int i, int shift, int bits)
+{
+	sqlite3_str_appendf(q,
+			    ", CASE WHEN e.a2_5 IS NULL THEN (SELECT a%d FROM event_args WHERE id = e.id)"
+			    " ELSE (e.a2_5 >> %d) & %lld END AS a%d",
+			    i, shift, (long long)((UINT64_C(1) << bits) - 1), i);
+}
+
+/* The events view: event_rows unpacked as store_impl.h lays them out. */
+static int create_events_view(sqlite3 *db)
+{
+	sqlite3_str *q = sqlite3_str_new(db);
+	sqlite3_str_appendf(q,
+			    "CREATE VIEW events AS SELECT r.session AS session,"
+			    " r.first_seq + (e.id - r.first_row) AS seq, r.ts_base + (e.ts_kind >> %d) AS ts,"
+			    " (e.pid_tid >> 32) & 4294967295 AS pid, e.pid_tid & 4294967295 AS tid,"
+			    " e.ts_kind & %d AS kind, e.a0 AS a0, e.a1 AS a1",
+			    HS_ROW_KIND_BITS, (1 << HS_ROW_KIND_BITS) - 1);
+	unpack_arg(q, 2, 0, HS_ROW_A3_SHIFT);
+	unpack_arg(q, 3, HS_ROW_A3_SHIFT, HS_ROW_A4_SHIFT - HS_ROW_A3_SHIFT);
+	unpack_arg(q, 4, HS_ROW_A4_SHIFT, HS_ROW_A5_SHIFT - HS_ROW_A4_SHIFT);
+	unpack_arg(q, 5, HS_ROW_A5_SHIFT, 64 - HS_ROW_A5_SHIFT);
+	sqlite3_str_appendall(q, " FROM event_ranges AS r CROSS JOIN event_rows AS e"
+				 " ON e.id BETWEEN r.first_row AND r.last_row");
 	char *sql = sqlite3_str_finish(q);
 	int rc = sql != NULL ? exec(db, sql) : SQLITE_NOMEM;
 	sqlite3_free(sql);
@@ -440,6 +495,8 @@ static int create_schema(sqlite3 *db)
 {
 	int rc = exec(db, create_sql);
 	if (rc == SQLITE_OK)
+		rc = create_events_view(db);
+	if (rc == SQLITE_OK)
 		rc = create_samples(db);
 	if (rc == SQLITE_OK)
 		rc = create_meta(db);
@@ -478,9 +535,11 @@ static int set_wal(sqlite3 *db, char *err, size_t errlen)
 	/* In WAL mode NORMAL syncs only at checkpoints: a commit survives the
 	 * recorder being killed (it is in the OS's hands), not a power cut. A
 	 * checkpoint every 128 pages (8 MiB) keeps the pause it causes in an append
-	 * near 25 ms; SQLite's 1000 pages of 64 KiB stalled appends for 100+ ms. */
+	 * near 25 ms; SQLite's 1000 pages of 64 KiB stalled appends for 100+ ms.
+	 * The recorder's writer thread hands them to a thread of their own
+	 * (checkpoint.c). */
 	if (exec(db, "PRAGMA synchronous = NORMAL") != SQLITE_OK ||
-	    exec(db, "PRAGMA wal_autocheckpoint = 128") != SQLITE_OK)
+	    sqlite3_wal_autocheckpoint(db, HS_STORE_WAL_PAGES) != SQLITE_OK)
 		return open_fail(err, errlen, "cannot set up the writer: %s", sqlite3_errmsg(db));
 	return 0;
 }

@@ -3,14 +3,18 @@
  * store file (store/schema.c describes the tables; cli/run.c is the caller).
  *
  * The path of an event. hs_store_append checks its seq against the session's
- * last one and copies it into `pending`; when pending is full, or at a commit,
- * a single INSERT INTO event_rows ... SELECT ... FROM hs_pending moves all of it
- * (and each STATS event among it becomes a samples row). hs_pending
- * is an eponymous virtual table, known only to the writer's connection, whose
- * rows are the pending array read in place. Compared with binding eleven
- * parameters per event to a prepared multi-row INSERT, it saves a bind call and
- * the release of the value bound before for every column, and measured 10-15%
- * faster.
+ * last one, puts it in the open range (see below) and copies it into
+ * `pending`; when pending is full, or at a commit, a single INSERT INTO
+ * event_rows ... SELECT ... FROM hs_pending moves all of it (each STATS event
+ * among it also becomes a samples row, and each event whose a2..a5 do not pack
+ * an event_args row). hs_pending is an eponymous virtual table, known only to
+ * the writer's connection, whose rows are the events being inserted, packed as
+ * store_impl.h lays out a row, one event at a time as SQLite steps to it.
+ * Compared with binding parameters per event to a prepared multi-row INSERT,
+ * it saves a bind call and the release of the value bound before for every
+ * column, and measured 10-15% faster. Fast path: a batch of SINK_BATCH events
+ * or more that finds nothing pending is inserted from the caller's array, not
+ * copied (the writer thread hands batches of that size).
  *
  * Transactions. One is opened by the first write after a commit: a flush of
  * pending or a keyframe (BEGIN IMMEDIATE, so the write lock is taken at once).
@@ -23,22 +27,26 @@
  * SQLite rolls the transaction back and forgets what was pending, so the file
  * always holds what was last committed and nothing half-written.
  *
- * The range. While a transaction appends to one session, `range` describes the
- * span of event_rows ids it inserted (consecutive: see schema.c) and the first
- * and last seq in it; the span becomes an event_ranges row at the commit, or
- * when an append names another session. pending holds one session's events.
+ * The range. `range` is the run of one session's events that becomes one
+ * event_ranges row: consecutive seqs in consecutive ids, their ts counted from
+ * the range's first (schema.c). It opens with the first event appended after a
+ * commit, a change of session, a seq that skips or a ts too far from its base
+ * to pack; it ends (flushing pending first, so that its ids are known) at the
+ * next of those or at the commit. A lossless session therefore has one range
+ * per commit; every loss of events starts another.
  *
  * Measured (test_ingest_rate in tests/unit/test_store_api.c, 5 million
  * synthetic events of mixed kinds appended 4096 at a time, the 2-core machine
- * of docs/PERFORMANCE.md, shared and noisy): 1.8-2.4 million events/s, median
- * 2.2, 41 bytes per event on disk, and no append paused more than ~35 ms
- * (checkpoints; schema.c).
+ * of docs/PERFORMANCE.md, shared and noisy): see docs/PERFORMANCE.md, "The
+ * store"; no append paused more than ~35 ms (checkpoints; schema.c).
  *
  * Invariants (between calls):
- *   pending[0..npending) are session's events, seq increasing, none in the file yet;
- *   range.open => range covers rows of session inserted by the open transaction;
- *   have_last => last_seq is the largest seq of session appended (pending included);
- *   range.open => in_txn.
+ *   pending[0..npending) are session's events, none in the file yet, and the
+ *     last npending events of the open range;
+ *   range.open => range.first_seq..range.last_seq are session's, consecutive;
+ *   range.first_row != 0 => in_txn, and the range's rows so far are
+ *     first_row..last_row of event_rows;
+ *   have_last => last_seq is the largest seq of session appended (pending included).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,9 +61,12 @@
 #define SINK_BATCH 4096
 #define COMMIT_NS (100 * UINT64_C(1000000))
 
+/* The range being filled: open from its first event appended; first_row is 0
+ * until a flush has given its first rows their ids. */
 typedef struct sink_range {
 	int open;
 	uint64_t first_seq, last_seq;
+	uint64_t ts_base;
 	int64_t first_row, last_row;
 } sink_range;
 
@@ -66,8 +77,10 @@ struct hs_sink {
 	sink_range range;
 	int in_txn;
 	uint64_t last_commit_ns;
-	sqlite3_stmt *begin, *commit, *rollback, *rows, *put_range, *tail, *sample, *keyframe, *new_session,
-		*end_session;
+	sqlite3_stmt *begin, *commit, *rollback, *insert, *args, *put_range, *tail, *sample, *keyframe,
+		*new_session, *end_session;
+	const hs_event *rows; /* what hs_pending returns: pending, or the caller's events */
+	size_t nrows;
 	size_t npending;
 	hs_event pending[SINK_BATCH];
 };
@@ -89,13 +102,14 @@ typedef struct pending_vtab {
 typedef struct pending_cursor {
 	sqlite3_vtab_cursor base;
 	size_t i;
+	hs_row row; /* rows[i], packed once for its five columns */
 } pending_cursor;
 
 static int pending_connect(sqlite3 *db, void *aux, int argc, const char *const *argv, sqlite3_vtab **out,
 			   char **err)
 {
 	(void)argc, (void)argv, (void)err;
-	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5)");
+	int rc = sqlite3_declare_vtab(db, "CREATE TABLE x(ts_kind, pid_tid, a0, a1, a2_5)");
 	if (rc != SQLITE_OK)
 		return rc;
 	pending_vtab *v = sqlite3_malloc(sizeof *v);
@@ -138,35 +152,50 @@ static int pending_close(sqlite3_vtab_cursor *c)
 	return SQLITE_OK;
 }
 
+/* Every row belongs to the open range (a new range flushes first). */
+static void pending_pack(pending_cursor *c)
+{
+	const struct hs_sink *k = ((pending_vtab *)c->base.pVtab)->k;
+	if (c->i < k->nrows)
+		hs_row_encode(&k->rows[c->i], k->range.ts_base, &c->row);
+}
+
 static int pending_filter(sqlite3_vtab_cursor *c, int idx, const char *idxstr, int argc, sqlite3_value **argv)
 {
 	(void)idx, (void)idxstr, (void)argc, (void)argv;
 	((pending_cursor *)c)->i = 0;
+	pending_pack((pending_cursor *)c);
 	return SQLITE_OK;
 }
 
 static int pending_next(sqlite3_vtab_cursor *c)
 {
 	((pending_cursor *)c)->i++;
+	pending_pack((pending_cursor *)c);
 	return SQLITE_OK;
 }
 
 static int pending_eof(sqlite3_vtab_cursor *c)
 {
-	return ((pending_cursor *)c)->i >= ((pending_vtab *)c->pVtab)->k->npending;
+	return ((pending_cursor *)c)->i >= ((pending_vtab *)c->pVtab)->k->nrows;
 }
 
 static int pending_column(sqlite3_vtab_cursor *c, sqlite3_context *ctx, int col)
 {
-	const hs_event *e = &((pending_vtab *)c->pVtab)->k->pending[((pending_cursor *)c)->i];
+	const hs_row *r = &((pending_cursor *)c)->row;
 	int64_t v;
 	switch (col) {
-	case 0: v = (int64_t)e->seq; break;
-	case 1: v = (int64_t)e->ts; break;
-	case 2: v = e->pid; break;
-	case 3: v = e->tid; break;
-	case 4: v = e->kind; break;
-	default: v = (int64_t)e->arg[col - 5]; break;
+	case 0: v = r->ts_kind; break;
+	case 1: v = r->pid_tid; break;
+	case 2: v = r->a0; break;
+	case 3: v = r->a1; break;
+	default:
+		if (r->wide) {
+			sqlite3_result_null(ctx);
+			return SQLITE_OK;
+		}
+		v = r->a2_5;
+		break;
 	}
 	sqlite3_result_int64(ctx, v);
 	return SQLITE_OK;
@@ -244,29 +273,50 @@ static int put_sample(hs_store *s, const hs_event *e)
 	return step_done(s, k->sample, "append");
 }
 
-/* pending → event_rows (and samples), extending the range by the ids it took. */
+/* The arguments of an event whose a2_5 is NULL, under its event_rows id. */
+static int put_args(hs_store *s, int64_t id, const hs_event *e)
+{
+	struct hs_sink *k = s->sink;
+	sqlite3_bind_int64(k->args, 1, id);
+	for (int i = 0; i < 4; i++)
+		sqlite3_bind_int64(k->args, 2 + i, (int64_t)e->arg[2 + i]);
+	return step_done(s, k->args, "append");
+}
+
+/* ev[0..n), the range's next events, → event_rows (and samples, and
+ * event_args for the wide ones), extending the range by the ids they took. */
+static int insert_rows(hs_store *s, const hs_event *ev, size_t n)
+{
+	struct hs_sink *k = s->sink;
+	if (begin(s) != 0)
+		return -1;
+	for (size_t i = 0; i < n; i++)
+		if (ev[i].kind == HS_EV_STATS && put_sample(s, &ev[i]) != 0)
+			return -1;
+	k->rows = ev;
+	k->nrows = n;
+	int rc = step_done(s, k->insert, "append");
+	k->nrows = 0;
+	if (rc != 0)
+		return -1;
+	int64_t last = sqlite3_last_insert_rowid(s->db), first = last - (int64_t)n + 1;
+	for (size_t i = 0; i < n; i++)
+		if (hs_row_is_wide(&ev[i]) && put_args(s, first + (int64_t)i, &ev[i]) != 0)
+			return -1;
+	if (k->range.first_row == 0)
+		k->range.first_row = first;
+	k->range.last_row = last;
+	return 0;
+}
+
 static int flush(hs_store *s)
 {
 	struct hs_sink *k = s->sink;
 	if (k->npending == 0)
 		return 0;
-	if (begin(s) != 0)
-		return -1;
-	for (size_t i = 0; i < k->npending; i++)
-		if (k->pending[i].kind == HS_EV_STATS && put_sample(s, &k->pending[i]) != 0)
-			return -1;
-	if (step_done(s, k->rows, "append") != 0)
-		return -1;
-	int64_t last = sqlite3_last_insert_rowid(s->db);
-	if (!k->range.open) {
-		k->range.open = 1;
-		k->range.first_seq = k->pending[0].seq;
-		k->range.first_row = last - (int64_t)k->npending + 1;
-	}
-	k->range.last_seq = k->pending[k->npending - 1].seq;
-	k->range.last_row = last;
+	size_t n = k->npending;
 	k->npending = 0;
-	return 0;
+	return insert_rows(s, k->pending, n);
 }
 
 static int put_range_row(hs_store *s)
@@ -279,9 +329,59 @@ static int put_range_row(hs_store *s)
 	sqlite3_bind_int64(k->put_range, 3, (int64_t)k->range.last_seq);
 	sqlite3_bind_int64(k->put_range, 4, k->range.first_row);
 	sqlite3_bind_int64(k->put_range, 5, k->range.last_row);
+	sqlite3_bind_int64(k->put_range, 6, (int64_t)k->range.ts_base);
 	if (step_done(s, k->put_range, "append") != 0)
 		return -1;
 	k->range.open = 0;
+	return 0;
+}
+
+static int continues_range(const sink_range *r, const hs_event *e)
+{
+	return r->open && e->seq == r->last_seq + 1 && hs_row_ts_fits(e->ts, r->ts_base);
+}
+
+/* How many of ev[0..n) (one at least) go into the open range: ends that range
+ * first (flushing what it holds) and opens one at ev[0] if ev[0] does not
+ * continue it. A range steps seq by one and packs ts against its base. */
+static int take_run(hs_store *s, const hs_event *ev, size_t n, size_t *run)
+{
+	struct hs_sink *k = s->sink;
+	if (k->range.open && !continues_range(&k->range, &ev[0]) && (flush(s) != 0 || put_range_row(s) != 0))
+		return -1;
+	if (!k->range.open)
+		k->range = (sink_range){ .open = 1, .first_seq = ev[0].seq, .last_seq = ev[0].seq - 1,
+					 .ts_base = ev[0].ts };
+	size_t i = 0;
+	while (i < n && continues_range(&k->range, &ev[i]))
+		k->range.last_seq = ev[i++].seq;
+	*run = i;
+	return 0;
+}
+
+/* Fast path: a whole batch with nothing pending goes in from the caller's
+ * array, without a copy. Otherwise it goes through pending. */
+static int put_events(hs_store *s, const hs_event *ev, size_t n)
+{
+	struct hs_sink *k = s->sink;
+	while (n > 0) {
+		size_t run;
+		if (take_run(s, ev, n, &run) != 0)
+			return -1;
+		if (k->npending == 0 && run >= SINK_BATCH) {
+			if (insert_rows(s, ev, run) != 0)
+				return -1;
+		} else {
+			run = run < SINK_BATCH - k->npending ? run : SINK_BATCH - k->npending;
+			k->range.last_seq = ev[run - 1].seq;
+			memcpy(&k->pending[k->npending], ev, run * sizeof *ev);
+			k->npending += run;
+			if (k->npending == SINK_BATCH && flush(s) != 0)
+				return -1;
+		}
+		ev += run;
+		n -= run;
+	}
 	return 0;
 }
 
@@ -361,11 +461,8 @@ int hs_store_append(hs_store *s, int64_t session, const hs_event *ev, size_t n)
 	if (n > 0) {
 		if (use_session(s, session) != 0 || check_order(s, ev, n) != 0)
 			return -1;
-		for (size_t i = 0; i < n; i++) {
-			k->pending[k->npending++] = ev[i];
-			if (k->npending == SINK_BATCH && flush(s) != 0)
-				return -1;
-		}
+		if (put_events(s, ev, n) != 0)
+			return -1;
 		k->have_last = 1;
 		k->last_seq = ev[n - 1].seq;
 	}
@@ -490,10 +587,11 @@ int hs_sink_init(hs_store *s)
 	char *sample = sample_sql();
 	int rc = prepare(s, &k->begin, "BEGIN IMMEDIATE") || prepare(s, &k->commit, "COMMIT") ||
 		 prepare(s, &k->rollback, "ROLLBACK") ||
-		 prepare(s, &k->rows,
-			 "INSERT INTO event_rows(seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5)"
-			 " SELECT seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5 FROM hs_pending") ||
-		 prepare(s, &k->put_range, "INSERT INTO event_ranges VALUES(?, ?, ?, ?, ?)") ||
+		 prepare(s, &k->insert,
+			 "INSERT INTO event_rows(ts_kind, pid_tid, a0, a1, a2_5)"
+			 " SELECT ts_kind, pid_tid, a0, a1, a2_5 FROM hs_pending") ||
+		 prepare(s, &k->args, "INSERT INTO event_args VALUES(?, ?, ?, ?, ?)") ||
+		 prepare(s, &k->put_range, "INSERT INTO event_ranges VALUES(?, ?, ?, ?, ?, ?)") ||
 		 prepare(s, &k->tail,
 			 "SELECT (SELECT count(*) FROM sessions WHERE id = ?1), (SELECT last_seq FROM"
 			 " event_ranges WHERE session = ?1 ORDER BY first_seq DESC LIMIT 1)") ||
@@ -516,8 +614,8 @@ void hs_sink_free(hs_store *s)
 	if (k == NULL)
 		return;
 	commit(s);
-	sqlite3_stmt **all[] = { &k->begin,    &k->commit, &k->rollback, &k->rows,	      &k->put_range,
-				 &k->tail,     &k->sample, &k->keyframe, &k->new_session, &k->end_session };
+	sqlite3_stmt **all[] = { &k->begin, &k->commit, &k->rollback, &k->insert,      &k->args,       &k->put_range,
+				 &k->tail,  &k->sample, &k->keyframe, &k->new_session, &k->end_session };
 	for (size_t i = 0; i < sizeof all / sizeof all[0]; i++)
 		sqlite3_finalize(*all[i]);
 	free(k);

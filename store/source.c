@@ -7,18 +7,22 @@
  * A source is two statements stepped in step: the session's event_ranges in
  * first_seq order (their primary key), and for each range the span of
  * event_rows ids it names, in id order (schema.c explains why that is seq
- * order). SQLite walks both B-trees without sorting or materializing anything,
- * so memory does not grow with the session, and starting at seq S skips the
- * ranges that end before S without reading their rows. A source reads the
- * snapshot of its first step; a live reader that wants newer events opens a
- * new source after the last seq it has.
+ * order), starting at the id of the first seq wanted (a range maps seq to id
+ * one to one). A third statement fetches the event_args row of the few events
+ * whose a2..a5 did not pack. SQLite walks the B-trees without sorting or
+ * materializing anything, so memory does not grow with the session, and
+ * starting at seq S skips the ranges that end before S without reading their
+ * rows. A source reads the snapshot of its first step; a live reader that
+ * wants newer events opens a new source after the last seq it has. Rows are
+ * unpacked by hs_row_decode (store_impl.h).
  *
  * The file is input from outside: every row a source returns is checked (all
- * fields integers, pid and tid 32-bit, kind 16-bit, seq increasing and inside
- * its range), and so is every range: its ids must all be there, consecutive,
- * up to its last one. A page SQLite reads as garbage can make a scan end early
- * without an error; the ids catch that. A bad row or range is an error, never
- * an event with made-up fields or a session silently cut short.
+ * fields integers, or a2_5 NULL with its event_args row there), and so is
+ * every range: as many seqs as ids, seqs increasing from one range to the
+ * next, and its ids all there, consecutive, up to its last one. A page SQLite
+ * reads as garbage can make a scan end early without an error; the ids catch
+ * that. A bad row or range is an error, never an event with made-up fields or
+ * a session silently cut short.
  */
 #include <errno.h>
 #include <limits.h>
@@ -256,14 +260,15 @@ int hs_store_keyframe_at(hs_store *s, int64_t session, uint64_t seq, uint64_t *k
 
 struct hs_source {
 	hs_store *s;
-	sqlite3_stmt *ranges, *rows;
+	sqlite3_stmt *ranges, *rows, *args;
 	int64_t session, from_seq;
 	int done;
 	int in_range;	      /* rows is bound to the current range */
 	int64_t first_row;    /* the current range's span, as event_ranges says */
 	int64_t last_row;
-	int64_t next_row;     /* the id the next row must have; 0: none read yet */
-	int64_t range_last_seq;
+	int64_t next_row;     /* the id the next row must have */
+	int64_t first_seq;    /* the current range's, at first_row */
+	uint64_t ts_base;
 	int have_prev;
 	uint64_t prev;
 };
@@ -313,13 +318,15 @@ int hs_source_open(hs_store *s, int64_t session, uint64_t from_seq, hs_source **
 	src->done = from_seq > (uint64_t)INT64_MAX;
 	src->from_seq = src->done ? 0 : (int64_t)from_seq;
 	if (sqlite3_prepare_v2(s->db,
-			       "SELECT first_seq, last_seq, first_row, last_row FROM event_ranges"
+			       "SELECT first_seq, last_seq, first_row, last_row, ts_base FROM event_ranges"
 			       " WHERE session = ? AND last_seq >= ? ORDER BY first_seq",
 			       -1, &src->ranges, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v2(s->db,
-			       "SELECT id, seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5 FROM event_rows"
-			       " WHERE id BETWEEN ? AND ? AND seq >= ? ORDER BY id",
-			       -1, &src->rows, NULL) != SQLITE_OK) {
+			       "SELECT id, ts_kind, pid_tid, a0, a1, a2_5 FROM event_rows"
+			       " WHERE id BETWEEN ? AND ? ORDER BY id",
+			       -1, &src->rows, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v2(s->db, "SELECT a2, a3, a4, a5 FROM event_args WHERE id = ?", -1, &src->args,
+			       NULL) != SQLITE_OK) {
 		hs_store_sql_fail(s, "source");
 		hs_source_close(src);
 		return -1;
@@ -338,56 +345,71 @@ static int next_range(hs_source *src)
 		return 0;
 	if (rc != SQLITE_ROW)
 		return source_sql_fail(src);
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 5; i++)
 		if (sqlite3_column_type(src->ranges, i) != SQLITE_INTEGER)
 			return malformed(src, "have a malformed range");
-	int64_t first_seq = sqlite3_column_int64(src->ranges, 0);
-	src->range_last_seq = sqlite3_column_int64(src->ranges, 1);
+	int64_t first_seq = sqlite3_column_int64(src->ranges, 0), last_seq = sqlite3_column_int64(src->ranges, 1);
 	src->first_row = sqlite3_column_int64(src->ranges, 2);
 	src->last_row = sqlite3_column_int64(src->ranges, 3);
-	if (first_seq > src->range_last_seq || src->first_row > src->last_row || src->first_row < 1)
+	src->ts_base = (uint64_t)sqlite3_column_int64(src->ranges, 4);
+	/* Within a range seq and id step together; ranges follow in seq order. */
+	if (first_seq < 0 || first_seq > last_seq || src->first_row < 1 || src->first_row > src->last_row ||
+	    src->last_row - src->first_row != last_seq - first_seq ||
+	    (src->have_prev && (uint64_t)first_seq <= src->prev))
 		return malformed(src, "have a malformed range");
+	src->first_seq = first_seq;
+	/* Start at from_seq's row rather than read the range from its first. */
+	src->next_row = src->first_row + (src->from_seq > first_seq ? src->from_seq - first_seq : 0);
 	sqlite3_reset(src->rows);
-	/* A range without gaps maps seq to row directly: start at from_seq's row
-	 * rather than scan the range from its first. */
-	int64_t start = src->first_row;
-	if (src->last_row - src->first_row == src->range_last_seq - first_seq &&
-	    (int64_t)src->from_seq > first_seq && (int64_t)src->from_seq <= src->range_last_seq)
-		start += (int64_t)src->from_seq - first_seq;
-	sqlite3_bind_int64(src->rows, 1, start);
+	sqlite3_bind_int64(src->rows, 1, src->next_row);
 	sqlite3_bind_int64(src->rows, 2, src->last_row);
-	sqlite3_bind_int64(src->rows, 3, src->from_seq);
-	src->next_row = 0;
 	src->in_range = 1;
 	return 1;
+}
+
+/* a2..a5 of the event at id from event_args, checked. The statement is reset
+ * before returning: left on its row it would hold the reader's snapshot. */
+static int take_args(hs_source *src, int64_t id, uint64_t wide[4])
+{
+	sqlite3_stmt *st = src->args;
+	sqlite3_bind_int64(st, 1, id);
+	int rc = sqlite3_step(st), ints = rc == SQLITE_ROW;
+	for (int i = 0; ints && i < 4; i++) {
+		ints = sqlite3_column_type(st, i) == SQLITE_INTEGER;
+		wide[i] = (uint64_t)sqlite3_column_int64(st, i);
+	}
+	sqlite3_reset(st);
+	if (rc == SQLITE_DONE)
+		return malformed(src, "are missing arguments");
+	if (rc != SQLITE_ROW)
+		return source_sql_fail(src);
+	return ints ? 1 : malformed(src, "hold a field that is not an integer");
 }
 
 /* The row rows is on, checked, into *out. */
 static int take_row(hs_source *src, hs_event *out)
 {
 	sqlite3_stmt *st = src->rows;
-	for (int i = 0; i < 6 + HS_EVENT_MAX_ARGS; i++)
+	for (int i = 0; i < 5; i++)
 		if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
 			return malformed(src, "hold a field that is not an integer");
-	int64_t id = sqlite3_column_int64(st, 0), seq = sqlite3_column_int64(st, 1);
-	int64_t pid = sqlite3_column_int64(st, 3), tid = sqlite3_column_int64(st, 4);
-	int64_t kind = sqlite3_column_int64(st, 5);
+	int64_t id = sqlite3_column_int64(st, 0);
 	/* A range's ids are consecutive: a gap is a row the file lost. */
-	if (src->next_row != 0 && id != src->next_row)
+	if (id != src->next_row)
 		return malformed(src, "are missing rows");
-	if (pid < 0 || pid > UINT32_MAX || tid < 0 || tid > UINT32_MAX || kind < 0 || kind > UINT16_MAX)
-		return malformed(src, "hold a field out of range");
-	if (seq < 0 || seq > src->range_last_seq || (src->have_prev && (uint64_t)seq <= src->prev))
-		return malformed(src, "are out of order");
+	hs_row row = { .ts_kind = sqlite3_column_int64(st, 1),
+		       .pid_tid = sqlite3_column_int64(st, 2),
+		       .a0 = sqlite3_column_int64(st, 3),
+		       .a1 = sqlite3_column_int64(st, 4),
+		       .a2_5 = sqlite3_column_int64(st, 5),
+		       .wide = sqlite3_column_type(st, 5) == SQLITE_NULL };
+	uint64_t wide[4] = { 0 };
+	if (!row.wide && sqlite3_column_type(st, 5) != SQLITE_INTEGER)
+		return malformed(src, "hold a field that is not an integer");
+	if (row.wide && take_args(src, id, wide) != 1)
+		return -1;
 	src->next_row = id + 1;
-	memset(out, 0, sizeof *out);
-	out->seq = (uint64_t)seq;
-	out->ts = (uint64_t)sqlite3_column_int64(st, 2);
-	out->pid = (uint32_t)pid;
-	out->tid = (uint32_t)tid;
-	out->kind = (uint16_t)kind;
-	for (int i = 0; i < HS_EVENT_MAX_ARGS; i++)
-		out->arg[i] = (uint64_t)sqlite3_column_int64(st, 6 + i);
+	hs_row_decode(&row, (uint64_t)(src->first_seq + (id - src->first_row)), src->ts_base, wide, out);
 	src->have_prev = 1;
 	src->prev = out->seq;
 	return 1;
@@ -423,5 +445,6 @@ void hs_source_close(hs_source *src)
 		return;
 	sqlite3_finalize(src->ranges);
 	sqlite3_finalize(src->rows);
+	sqlite3_finalize(src->args);
 	free(src);
 }

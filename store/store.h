@@ -30,7 +30,7 @@
 #include "heapscope/events.h"
 
 #define HS_STORE_HEAPSCOPE_VERSION "0.1.0"
-#define HS_STORE_SCHEMA_VERSION 1
+#define HS_STORE_SCHEMA_VERSION 2
 
 typedef struct hs_store hs_store;
 typedef struct sqlite3 sqlite3;
@@ -66,8 +66,9 @@ typedef struct hs_session_info {
  * Opens or creates path. On failure returns -1 and writes one line to err
  * (no prefix, no newline): "cannot open: <reason>", "not an SQLite file",
  * "the file is truncated (...)", "the file is corrupt (...)", "schema version N
- * is newer than this heapscope's 1", "not a heapscope session file", or, for
- * writing only, "the file records <arch> heaps; this heapscope runs <arch>".
+ * is newer than this heapscope's 2", "schema version 1 is older than this
+ * heapscope's 2, ...", "not a heapscope session file", or, for writing only,
+ * "the file records <arch> heaps; this heapscope runs <arch>".
  * READONLY never writes the file: it is opened as "file:...?mode=ro" and no
  * PRAGMA that writes is run. Like any reader of a WAL database, SQLite may
  * create the empty -wal and -shm companions beside it when they are missing.
@@ -151,10 +152,20 @@ int hs_store_seq_at_time(hs_store *s, int64_t session, uint64_t ns, uint64_t *se
 
 /* --- store/writer.c: appending from a thread of its own ---------------------- */
 typedef struct hs_store_writer hs_store_writer;
+/* The events of one buffer of the writer's. */
+#define HS_STORE_WRITER_BATCH 4096
 /* Starts the thread; from now until stop, only it uses s. NULL on failure. */
 hs_store_writer *hs_store_writer_start(hs_store *s, int64_t session);
-/* Queues a copy of n events (waits while the queue is full). -1 once writing failed. */
-int hs_store_writer_append(hs_store_writer *w, const hs_event *ev, size_t n);
+/*
+ * The buffer (HS_STORE_WRITER_BATCH events) to put the next batch in: the
+ * caller's until it queues it, and the same one again until then. Waits while
+ * every buffer is queued; NULL once writing failed.
+ */
+hs_event *hs_store_writer_buffer(hs_store_writer *w);
+/* Queues the first n events of that buffer to be appended (n = 0: keeps it).
+ * The caller may go on reading them until it asks for its next buffer, and must
+ * not write them. -1 once writing failed. */
+int hs_store_writer_queue(hs_store_writer *w, size_t n);
 /* Queues a keyframe; takes blob (malloc'd) over. */
 void hs_store_writer_keyframe(hs_store_writer *w, uint64_t seq, void *blob, size_t len);
 int hs_store_writer_failed(hs_store_writer *w);

@@ -2,8 +2,8 @@
 # tests/cli/store.sh — the store's reading commands on real recorded sessions
 # (issue 6): `sessions`, `query` (formats, refusals), `state` (keyframe seek
 # equals full replay, --at SEQ and TIME), every query of docs/querying.md, and
-# the bad inputs (not SQLite, truncated, empty, a directory, a newer schema,
-# unknown sessions), each one line on stderr and exit status 2. No reading
+# the bad inputs (not SQLite, truncated, empty, a directory, a newer or older
+# schema, unknown sessions), each one line on stderr and exit status 2. No reading
 # command may change the file. $HEAPSCOPE names the binary; sqlite3 and
 # python3 must be installed.
 set -u
@@ -107,7 +107,9 @@ head -c $(($(stat -c %s "$db") / 2)) "$db" >"$tmp/truncated.db"
 head -c 4096 "$db" >"$tmp/short.db"
 cp "$db" "$tmp/newer.db"
 sqlite3 "$tmp/newer.db" "UPDATE meta SET value = 99 WHERE key = 'schema_version'"
-for f in text empty dir truncated short newer other missing; do
+cp "$db" "$tmp/older.db"
+sqlite3 "$tmp/older.db" "UPDATE meta SET value = 1 WHERE key = 'schema_version'"
+for f in text empty dir truncated short newer older other missing; do
 	file=$tmp/$f.db
 	bad "sessions, $f file" sessions "$file"
 	bad "query, $f file" query "$file" "SELECT 1"
@@ -151,7 +153,7 @@ check "state --pid" '[ $? -eq 0 ] && grep -q "^== heap of pid $pid" "$tmp/out"'
 # divergence and the replica as it stood, and exits 1.
 cp "$db" "$tmp/diverged.db"
 sqlite3 "$tmp/diverged.db" "UPDATE event_rows SET a0 = a0 + 8192 WHERE id = (SELECT e.id FROM event_ranges AS r
-	JOIN event_rows AS e ON e.id BETWEEN r.first_row AND r.last_row WHERE r.session = 3 AND e.kind = 7
+	JOIN event_rows AS e ON e.id BETWEEN r.first_row AND r.last_row WHERE r.session = 3 AND e.ts_kind & 65535 = 7
 	ORDER BY e.id LIMIT 1 OFFSET 20)"
 bseq=$("$HS" query "$tmp/diverged.db" "SELECT seq FROM page_alloc WHERE session = 3 LIMIT 1 OFFSET 20" --csv | tail -1)
 "$HS" state "$tmp/diverged.db" --session 3 --at $((bseq + 3)) --no-spans >"$tmp/out" 2>"$tmp/err"

@@ -5,8 +5,9 @@
  * truncated, corrupt, not heapscope, a newer schema), a round trip of every
  * event kind with arguments of 2^63 and above, the per-kind views and samples
  * read back through plain SQL, keyframe lookup, the 100 ms commit seen by a
- * second reader, the seq-order rule, a recorder killed mid-session, and a
- * reader that must leave the file's bytes and mtime as they were.
+ * second reader, the seq-order rule, the writer thread's buffers, a recorder
+ * killed mid-session, and a reader that must leave the file's bytes and mtime
+ * as they were.
  *
  * Expected values come from the test's own events and from the event table
  * and arch functions the schema is specified against; SQL checks go through a
@@ -255,7 +256,7 @@ static void test_schema_and_meta(void **state)
 
 	sqlite3 *db = sql_open(f->path);
 	char text[128];
-	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), 1);
+	assert_int_equal(sql_int(db, "SELECT value FROM meta WHERE key = 'schema_version'"), HS_STORE_SCHEMA_VERSION);
 	sql_text(db, "SELECT value FROM meta WHERE key = 'heapscope_version'", text, sizeof text);
 	assert_string_equal(text, HS_STORE_HEAPSCOPE_VERSION);
 	sql_text(db, "SELECT value FROM meta WHERE key = 'arch'", text, sizeof text);
@@ -269,7 +270,8 @@ static void test_schema_and_meta(void **state)
 	sql_text(db, "PRAGMA journal_mode", text, sizeof text);
 	assert_string_equal(text, "wal");
 
-	const char *tables[] = { "meta", "sessions", "event_rows", "event_ranges", "keyframes", "samples", "kinds" };
+	const char *tables[] = { "meta",      "sessions", "event_rows", "event_args",
+				 "event_ranges", "keyframes", "samples",    "kinds" };
 	for (size_t i = 0; i < sizeof tables / sizeof tables[0]; i++) {
 		char *q = sqlite3_mprintf("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = %Q",
 					  tables[i]);
@@ -352,10 +354,24 @@ static void test_newer_schema_refused(void **state)
 {
 	fixture *f = *state;
 	make_store(f->path, 10);
-	sql_exec_rw(f->path, "UPDATE meta SET value = 2 WHERE key = 'schema_version'");
+	sql_exec_rw(f->path, "UPDATE meta SET value = 3 WHERE key = 'schema_version'");
 	file_sig before = signature(f->path);
-	assert_string_equal(open_err(f->path, HS_STORE_READONLY), "schema version 2 is newer than this heapscope's 1");
-	assert_string_equal(open_err(f->path, HS_STORE_CREATE), "schema version 2 is newer than this heapscope's 1");
+	assert_string_equal(open_err(f->path, HS_STORE_READONLY), "schema version 3 is newer than this heapscope's 2");
+	assert_string_equal(open_err(f->path, HS_STORE_CREATE), "schema version 3 is newer than this heapscope's 2");
+	assert_same_file(f->path, before);
+}
+
+/* Version 1 stored events unpacked: refused, with what to do about it. */
+static void test_older_schema_refused(void **state)
+{
+	fixture *f = *state;
+	make_store(f->path, 10);
+	sql_exec_rw(f->path, "UPDATE meta SET value = 1 WHERE key = 'schema_version'");
+	file_sig before = signature(f->path);
+	const char *want = "schema version 1 is older than this heapscope's 2, which reads only its own; record "
+			   "the session again";
+	assert_string_equal(open_err(f->path, HS_STORE_READONLY), want);
+	assert_string_equal(open_err(f->path, HS_STORE_CREATE), want);
 	assert_same_file(f->path, before);
 }
 
@@ -571,6 +587,110 @@ static void test_kind_views(void **state)
 	sqlite3_close(db);
 }
 
+/*
+ * Every field at the edges of its packed place (store_impl.h): a2..a5 just
+ * inside and just outside their fields, pid and tid at 0 and 2^32-1, a kind
+ * no table names, and ts jumps that must start a new range (2^47 from the
+ * base, across int64's wrap) beside ones that must not, with a seq gap. The
+ * source and the events view both give every value back.
+ */
+static void test_packing_edges(void **state)
+{
+	fixture *f = *state;
+	const uint64_t far = UINT64_C(1) << 47;
+	struct {
+		uint64_t seq, ts;
+		uint64_t a2, a3, a4, a5;
+	} t[] = {
+		{ 1, 1000, UINT32_MAX, UINT16_MAX, 255, 255 },	/* range 1 */
+		{ 2, 1000 + far - 1, 0, 0, 0, 0 },
+		{ 3, 1000 - (far - 1), UINT64_C(1) << 32, 0, 0, 0 }, /* wide: seqs 3 to 8 */
+		{ 4, 1000 + far, 0, 1 << 16, 0, 0 },		      /* range 2: too far */
+		{ 6, 5, 0, 0, 256, 0 },				      /* range 3: seq gap */
+		{ 7, HIGH + 10, 0, 0, 0, 256 },			      /* range 4 */
+		{ 8, HIGH - 10, HIGH, HIGH, HIGH, HIGH },	      /* range 5: int64 overflow */
+		{ 9, UINT64_MAX, 7, 0, 0, 0 },			      /* range 6 */
+		{ 10, 0, 0, 0, 0, 0 },
+	};
+	enum { N = sizeof t / sizeof t[0] };
+	hs_event ev[N], back[N];
+	for (size_t i = 0; i < N; i++) {
+		ev[i] = event(t[i].seq, i == 4 ? UINT16_MAX : HS_EV_SPAN_ALLOC, HIGH + i, UINT64_MAX - i);
+		ev[i].ts = t[i].ts;
+		ev[i].pid = i % 2 ? UINT32_MAX : 0;
+		ev[i].tid = i % 2 ? 0 : UINT32_MAX;
+		ev[i].arg[2] = t[i].a2, ev[i].arg[3] = t[i].a3, ev[i].arg[4] = t[i].a4, ev[i].arg[5] = t[i].a5;
+	}
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "edges");
+	append_ok(s, id, ev, N);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	assert_int_equal(read_all(s, id, 0, back, N), N);
+	assert_memory_equal(back, ev, sizeof ev);
+	assert_int_equal(read_all(s, id, 7, back, N), N - 5);
+	assert_memory_equal(back, &ev[5], (N - 5) * sizeof ev[0]);
+	hs_store_close(s);
+
+	sqlite3 *db = sql_open(f->path);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_ranges"), 6);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_args"), 5);
+	sqlite3_stmt *st;
+	assert_int_equal(sqlite3_prepare_v2(db,
+					    "SELECT seq, ts, pid, tid, kind, a0, a1, a2, a3, a4, a5 FROM events"
+					    " ORDER BY seq",
+					    -1, &st, NULL),
+			 SQLITE_OK);
+	size_t rows = 0;
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		assert_true(rows < N);
+		const hs_event *e = &ev[rows++];
+		int64_t want[] = { (int64_t)e->seq,    (int64_t)e->ts,	   e->pid,	      e->tid,
+				   e->kind,	       (int64_t)e->arg[0], (int64_t)e->arg[1], (int64_t)e->arg[2],
+				   (int64_t)e->arg[3], (int64_t)e->arg[4], (int64_t)e->arg[5] };
+		for (int c = 0; c < (int)(sizeof want / sizeof want[0]); c++)
+			if (sqlite3_column_type(st, c) != SQLITE_INTEGER || sqlite3_column_int64(st, c) != want[c])
+				fail_msg("seq %llu, column %d", (unsigned long long)e->seq, c);
+	}
+	assert_int_equal(rows, N);
+	sqlite3_finalize(st);
+	sqlite3_close(db);
+}
+
+/* Batches large enough to go in without a copy, after a few pending events and
+ * with seq gaps inside them: every event back in order, one range per gap. */
+static void test_large_batches_with_gaps(void **state)
+{
+	fixture *f = *state;
+	enum { N = 20000 };
+	hs_event *ev = malloc(N * sizeof *ev), *back = malloc(N * sizeof *back);
+	uint64_t seq = 1;
+	for (size_t i = 0; i < N; i++) {
+		seq += i == 3010 || i == 9000 || i == 9001 ? 5 : 1;
+		ev[i] = event(seq, i % 2 ? HS_EV_FREE : HS_EV_MALLOC, 0xc000000000 + i * 16, i);
+	}
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "gaps");
+	append_ok(s, id, ev, 10);
+	append_ok(s, id, ev + 10, 5000);
+	append_ok(s, id, ev + 5010, 8192);
+	append_ok(s, id, ev + 13202, N - 13202);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	assert_int_equal(read_all(s, id, 0, back, N), N);
+	assert_memory_equal(back, ev, N * sizeof *ev);
+	assert_int_equal(read_all(s, id, ev[9000].seq - 1, back, N), N - 9000);
+	assert_int_equal(back[0].seq, ev[9000].seq);
+	hs_store_close(s);
+	sqlite3 *db = sql_open(f->path);
+	assert_int_equal(sql_int(db, "SELECT count(*) FROM event_ranges"), 4);
+	sqlite3_close(db);
+	free(ev);
+	free(back);
+}
+
 static void test_samples_from_stats(void **state)
 {
 	fixture *f = *state;
@@ -694,6 +814,37 @@ static void test_commit_after_100ms_is_visible(void **state)
 	hs_store_close(w);
 }
 
+/* A source read to its end, still open, holds no snapshot (the TUI follows a
+ * live session so): the writer's later commits are seen. Its last event is a
+ * stats event, whose arguments are read from event_args. */
+static void test_finished_source_sees_later_commits(void **state)
+{
+	fixture *f = *state;
+	hs_store *w = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(w, "follow");
+	hs_event ev[2] = { event(1, HS_EV_MALLOC, 1, 16), event(2, HS_EV_STATS, HIGH, HIGH) };
+	ev[1].arg[2] = HIGH;
+	append_ok(w, id, ev, 2);
+	assert_int_equal(hs_store_commit(w), 0);
+
+	hs_store *r = open_ok(f->path, HS_STORE_READONLY);
+	hs_source *src;
+	hs_event e;
+	assert_int_equal(hs_source_open(r, id, 0, &src), 0);
+	assert_int_equal(hs_source_next(src, &e), 1);
+	assert_int_equal(hs_source_next(src, &e), 1);
+	assert_int_equal(e.arg[2], HIGH);
+	assert_int_equal(hs_source_next(src, &e), 0);
+
+	hs_session_info info = { .id = id, .status = HS_SESSION_COMPLETE, .nevents = 2 };
+	assert_int_equal(hs_store_session_end(w, &info), 0);
+	assert_int_equal(hs_store_session_get(r, id, &info), 0);
+	assert_int_equal(info.status, HS_SESSION_COMPLETE);
+	hs_source_close(src);
+	hs_store_close(r);
+	hs_store_close(w);
+}
+
 static void test_seq_order_enforced(void **state)
 {
 	fixture *f = *state;
@@ -723,6 +874,137 @@ static void test_seq_order_enforced(void **state)
 	assert_int_equal(back[0].seq, 5);
 	assert_int_equal(back[1].seq, 6);
 	assert_int_equal(back[2].seq, 7);
+	hs_store_close(s);
+}
+
+/* A mixed object-level stream: mallocs at rising addresses and frees of recent
+ * ones, spans and sweeps now and then, a STATS sample every 100,000 events. */
+static void synthetic(hs_event *e, uint64_t seq, uint64_t *rng, uint64_t *addr)
+{
+	*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
+	uint64_t r = *rng;
+	memset(e, 0, sizeof *e);
+	e->seq = seq;
+	e->ts = 5000000000 + seq * 150 + r % 100;
+	e->pid = 31337;
+	e->tid = 31337 + (uint32_t)(r >> 60);
+	unsigned pick = (unsigned)(r % 100);
+	if (seq % 100000 == 0) {
+		e->kind = HS_EV_STATS;
+		for (int a = 0; a < 6; a++)
+			e->arg[a] = *addr - 0xc000000000 + (uint64_t)a * 4096;
+	} else if (pick < 45) {
+		e->kind = HS_EV_MALLOC;
+		e->arg[0] = *addr;
+		e->arg[1] = 16 + (r >> 8) % 1024;
+		e->arg[2] = (r >> 20) % 136;
+		*addr += 16 + ((r >> 32) % 8) * 16;
+	} else if (pick < 90) {
+		e->kind = HS_EV_FREE;
+		e->arg[0] = *addr - ((r >> 8) % 65536) * 16;
+	} else if (pick < 95) {
+		e->kind = HS_EV_SPAN_ALLOC;
+		e->arg[0] = *addr & ~UINT64_C(8191);
+		e->arg[1] = 1 + (r >> 8) % 4;
+		e->arg[2] = (r >> 16) % 136;
+		e->arg[3] = HS_EV_SPAN_IN_USE;
+	} else {
+		e->kind = HS_EV_SWEEP;
+		e->arg[0] = *addr & ~UINT64_C(8191);
+		e->arg[1] = (r >> 8) % 136;
+		e->arg[2] = (r >> 16) % 100;
+		e->arg[3] = (r >> 24) % 100;
+	}
+}
+
+static off_t file_size(const char *path)
+{
+	struct stat st;
+	return stat(path, &st) == 0 ? st.st_size : 0;
+}
+
+/*
+ * Through the writer thread, whose checkpoints another thread takes
+ * (store/checkpoint.c), the -wal file must not grow with the session: the log
+ * is rewound every few tens of MiB. 4 million events make a file of about
+ * 120 MiB; without the rewinding the log would be as large.
+ */
+static void test_writer_log_stays_bounded(void **state)
+{
+	fixture *f = *state;
+	enum { TOTAL = 4000000 };
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "long");
+	hs_store_writer *w = hs_store_writer_start(s, id);
+	assert_non_null(w);
+	uint64_t rng = 0x9e3779b97f4a7c15, addr = 0xc000000000;
+	for (uint64_t seq = 1; seq <= TOTAL;) {
+		hs_event *buf = hs_store_writer_buffer(w);
+		size_t n = 0;
+		for (; n < HS_STORE_WRITER_BATCH && seq <= TOTAL; n++, seq++)
+			synthetic(&buf[n], seq, &rng, &addr);
+		assert_int_equal(hs_store_writer_queue(w, n), 0);
+	}
+	char wal[200];
+	snprintf(wal, sizeof wal, "%s-wal", f->path);
+	off_t log = file_size(wal);
+	assert_int_equal(hs_store_writer_stop(w, NULL, 0), 0);
+	hs_store_close(s);
+	off_t db = file_size(f->path);
+	if (log * 5 > db * 3)
+		fail_msg("the -wal file reached %lld bytes for a file of %lld", (long long)log, (long long)db);
+}
+
+/*
+ * The writer thread: batches read into its buffers and queued, a batch queued
+ * empty (kept for the next), keyframes between, more batches than it has
+ * buffers; everything arrives in order once stopped.
+ */
+static void test_writer_thread(void **state)
+{
+	fixture *f = *state;
+	enum { BATCHES = 40, PER = 1000 };
+	hs_store *s = open_ok(f->path, HS_STORE_CREATE);
+	int64_t id = begin(s, "writer");
+	hs_store_writer *w = hs_store_writer_start(s, id);
+	assert_non_null(w);
+	uint64_t seq = 1;
+	for (int b = 0; b < BATCHES; b++) {
+		hs_event *buf = hs_store_writer_buffer(w);
+		assert_non_null(buf);
+		assert_ptr_equal(hs_store_writer_buffer(w), buf); /* the same until queued */
+		assert_int_equal(hs_store_writer_queue(w, 0), 0);
+		assert_ptr_equal(hs_store_writer_buffer(w), buf);
+		for (int i = 0; i < PER; i++, seq++)
+			buf[i] = event(seq, i % 2 ? HS_EV_FREE : HS_EV_MALLOC, seq, (uint64_t)b);
+		assert_int_equal(hs_store_writer_queue(w, PER), 0);
+		if (b % 10 == 9) {
+			uint64_t *blob = malloc(sizeof *blob);
+			*blob = seq - 1;
+			hs_store_writer_keyframe(w, seq - 1, blob, sizeof *blob);
+		}
+	}
+	char err[256] = "";
+	assert_int_equal(hs_store_writer_stop(w, err, sizeof err), 0);
+	hs_store_close(s);
+
+	s = open_ok(f->path, HS_STORE_READONLY);
+	hs_event *back = malloc(BATCHES * PER * sizeof *back);
+	assert_int_equal(read_all(s, id, 0, back, BATCHES * PER), BATCHES * PER);
+	for (uint64_t i = 0; i < BATCHES * PER; i++) {
+		assert_int_equal(back[i].seq, i + 1);
+		assert_int_equal(back[i].arg[0], i + 1);
+		assert_int_equal(back[i].arg[1], i / PER);
+	}
+	free(back);
+	uint64_t kf;
+	void *blob;
+	size_t len;
+	assert_int_equal(hs_store_keyframe_at(s, id, UINT64_MAX, &kf, &blob, &len), 0);
+	assert_int_equal(kf, BATCHES * PER);
+	assert_int_equal(len, sizeof(uint64_t));
+	assert_int_equal(*(uint64_t *)blob, BATCHES * PER);
+	free(blob);
 	hs_store_close(s);
 }
 
@@ -992,52 +1274,6 @@ static void test_status_names(void **state)
 
 /* --- throughput (printed, not asserted) ----------------------------------------- */
 
-/* A mixed object-level stream: mallocs at rising addresses and frees of recent
- * ones, spans and sweeps now and then, a STATS sample every 100,000 events. */
-static void synthetic(hs_event *e, uint64_t seq, uint64_t *rng, uint64_t *addr)
-{
-	*rng ^= *rng << 13, *rng ^= *rng >> 7, *rng ^= *rng << 17;
-	uint64_t r = *rng;
-	memset(e, 0, sizeof *e);
-	e->seq = seq;
-	e->ts = 5000000000 + seq * 150 + r % 100;
-	e->pid = 31337;
-	e->tid = 31337 + (uint32_t)(r >> 60);
-	unsigned pick = (unsigned)(r % 100);
-	if (seq % 100000 == 0) {
-		e->kind = HS_EV_STATS;
-		for (int a = 0; a < 6; a++)
-			e->arg[a] = *addr - 0xc000000000 + (uint64_t)a * 4096;
-	} else if (pick < 45) {
-		e->kind = HS_EV_MALLOC;
-		e->arg[0] = *addr;
-		e->arg[1] = 16 + (r >> 8) % 1024;
-		e->arg[2] = (r >> 20) % 136;
-		*addr += 16 + ((r >> 32) % 8) * 16;
-	} else if (pick < 90) {
-		e->kind = HS_EV_FREE;
-		e->arg[0] = *addr - ((r >> 8) % 65536) * 16;
-	} else if (pick < 95) {
-		e->kind = HS_EV_SPAN_ALLOC;
-		e->arg[0] = *addr & ~UINT64_C(8191);
-		e->arg[1] = 1 + (r >> 8) % 4;
-		e->arg[2] = (r >> 16) % 136;
-		e->arg[3] = HS_EV_SPAN_IN_USE;
-	} else {
-		e->kind = HS_EV_SWEEP;
-		e->arg[0] = *addr & ~UINT64_C(8191);
-		e->arg[1] = (r >> 8) % 136;
-		e->arg[2] = (r >> 16) % 100;
-		e->arg[3] = (r >> 24) % 100;
-	}
-}
-
-static off_t file_size(const char *path)
-{
-	struct stat st;
-	return stat(path, &st) == 0 ? st.st_size : 0;
-}
-
 static void test_ingest_rate(void **state)
 {
 	fixture *f = *state;
@@ -1090,6 +1326,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_schema_and_meta, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_appends_a_session, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_older_schema_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_other_arch_not_appended, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_sqlite_refused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_not_heapscope_refused, setup, teardown),
@@ -1097,11 +1334,16 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_truncated_and_corrupt_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip_every_kind, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kind_views, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packing_edges, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_large_batches_with_gaps, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_samples_from_stats, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_keyframe_at, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_commit_after_100ms_is_visible, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_finished_source_sees_later_commits, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_seq_order_enforced, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_interleaved_sessions, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_thread, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_writer_log_stays_bounded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_killed_recorder_is_interrupted, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_recorders_one_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_in_unwritable_directory, setup, teardown),
