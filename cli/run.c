@@ -612,8 +612,9 @@ static int drain(recorder *r, pid_t child, int pidfd, uint64_t deadline_ns)
 {
 	int status = 0, ended = 0, forwarded = 0;
 	uint64_t last_read = 0;
-	/* A batch, or a quarter of a small ring, so that the producers need not wait. */
-	size_t want = r->ring != NULL && r->ring->capacity / 4 < BATCH ? r->ring->capacity / 4 : BATCH;
+	/* An eighth of the ring, so that the producers need not wait (eight batches
+	 * from the eBPF transport, whose buffer holds more). */
+	size_t want = r->ring != NULL ? r->ring->capacity / 8 : 8 * BATCH;
 	for (;;) {
 		frame(r, 0);
 		/* Caught up: let the producers get well ahead before reading again.
