@@ -99,6 +99,7 @@ typedef struct hs_mspan {
 	uint16_t alloc_count;	      /* owner */
 	uint16_t local_nfree;	      /* bits set in local_free; owner */
 	_Atomic uint32_t sweepgen;
+	uint32_t idle_tick;	      /* the owner's tick when it last refilled from it or kept it; owner */
 	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
 	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
 	/* Second cache line: the free bitmaps, inline for small spans. */
@@ -255,6 +256,15 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
  */
 #define HS_LARGE_CACHE 8
 #define HS_LARGE_CACHE_PAGES 32
+/*
+ * A span the mcache holds without using it goes back to the heap once the
+ * mcache has taken this many spans from outside itself since it last used it
+ * (see core/mcache.c, idle spans): an empty span in alloc[], or a large span
+ * kept for reuse. 16 spans: a class that a thread uses again within that many
+ * keeps its span, and one released too early costs one span more per 16 the
+ * mcache takes anyway.
+ */
+#define HS_IDLE_TICKS 16
 
 typedef struct hs_mcache {
 	hs_mspan *alloc[HS_NUM_SPAN_CLASSES];
@@ -265,6 +275,8 @@ typedef struct hs_mcache {
 	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
 	unsigned nlarge;
 	uintptr_t large_pages;	 /* sum of npages over large[0..nlarge) */
+	uint32_t ticks;		 /* spans taken from outside the mcache (mcentral, heap) */
+	unsigned idle_next;	 /* the size class the next tick looks at first */
 	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
 	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
 	struct hs_mcache *next, *prev; /* heap.lock */
@@ -424,6 +436,8 @@ static inline hs_mcache *hs_mcache_get(void)
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc);
 hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages);
 void hs_mcache_retire(hs_mcache *c, hs_mspan *s);
+void hs_mcache_tick(hs_mcache *c);
+
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s);
 void hs_mcache_release_all(hs_mcache *c);
 void hs_mcache_thread_exit(void *arg);

@@ -97,8 +97,10 @@ static void *large_alloc(hs_mcache *c, size_t size, int zero)
 	}
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
 	hs_mspan *s = hs_mcache_take_large(c, npages);
-	if (s == NULL)
+	if (s == NULL) {
+		hs_mcache_tick(c);
 		s = hs_mheap_alloc_span(c, npages, hs_make_span_class(0));
+	}
 	s = claim_large(c, s);
 	if (s == NULL)
 		return NULL;
@@ -319,6 +321,7 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 		s->alloc_cache = ~ab >> (idx % 64);
 		s->alloc_count--;
 		s->needzero = 1;
+		s->idle_tick = c->ticks; /* in use: see core/mcache.c, idle spans */
 		atomic_store_explicit(&s->freeindex, (uint16_t)idx, memory_order_release);
 		return;
 	}

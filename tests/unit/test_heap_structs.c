@@ -8,7 +8,8 @@
  *             emptied spans, and the "cached but stale" test;
  *   mcache    one per thread, refill (and its one-eighth rule), reuse of the
  *             owner's freed slots, owned spans and their retirement, the
- *             large-span cache, and release at thread exit.
+ *             large-span cache, idle spans handed back, and release at thread
+ *             exit.
  * hs_heap_check runs at the end of every test.
  *
  * Expected values are worked out by hand from the comments that specify each
@@ -1169,6 +1170,70 @@ static void test_mcache_large_cache(void **state)
 	HEAP_CHECK();
 }
 
+/*
+ * Idle spans (core/mcache.c): an empty span in alloc[] and a kept large span go
+ * back to the heap once HS_IDLE_TICKS ticks have passed since the mcache last
+ * used them on a slow path; a tick looks at four size classes in turn, so
+ * within 17 more ticks every class has been looked at. Class 45 (4864 B x 5,
+ * 3 pages) and class 64 (24 KiB x 1, 3 pages) are emptied; class 48 (6528 B x
+ * 5, 4 pages) keeps an object and its span; then class 64's span, used between
+ * ticks through the undone allocation of an exhausted span, stays.
+ */
+static void test_mcache_idle_spans(void **state)
+{
+	(void)state;
+	enum { FULL_TURN = 17 };
+	hs_mcache *c = hs_mcache_get();
+	hs_heap_sweep(); /* nothing cached: every class starts without a span */
+	hs_span_class sc45 = hs_make_span_class(45), sc48 = hs_make_span_class(48), sc64 = hs_make_span_class(64);
+	hs_heap_stats_t s0, s1;
+
+	void *a[3], *one = hs_malloc(24576), *kept = hs_malloc(100000), *b = hs_malloc(6528);
+	for (unsigned i = 0; i < 3; i++)
+		a[i] = hs_malloc(4864);
+	hs_mspan *s45 = c->alloc[sc45], *s48 = c->alloc[sc48], *s64 = c->alloc[sc64];
+	for (unsigned i = 0; i < 3; i++)
+		hs_free(a[i]);
+	hs_free(one);
+	hs_free(kept);
+	assert_int_equal(c->nlarge, 1);
+	assert_int_equal(s45->idle_tick, c->ticks);
+	assert_int_equal(c->large[0]->idle_tick, c->ticks);
+
+	hs_heap_stats(&s0);
+	for (unsigned k = 0; k + 1 < HS_IDLE_TICKS; k++)
+		hs_mcache_tick(c);
+	assert_ptr_equal(c->alloc[sc45], s45);
+	assert_ptr_equal(c->alloc[sc64], s64);
+	assert_int_equal(c->nlarge, 1);
+	HEAP_CHECK();
+
+	for (unsigned k = 0; k < FULL_TURN; k++)
+		hs_mcache_tick(c);
+	hs_heap_stats(&s1);
+	assert_true(hs_mcache_span_is_empty(c->alloc[sc45]));
+	assert_true(hs_mcache_span_is_empty(c->alloc[sc64]));
+	assert_int_equal(c->nlarge, 0);
+	assert_null(hs_span_of((uintptr_t)a[0]));
+	assert_null(hs_span_of((uintptr_t)one));
+	assert_null(hs_span_of((uintptr_t)kept));
+	assert_int_equal(s1.in_use, s0.in_use - (3 + 3 + 13) * PAGE);
+	assert_ptr_equal(c->alloc[sc48], s48); /* b is still allocated */
+	HEAP_CHECK();
+
+	/* A malloc/free pair in an exhausted one-object span undoes the
+	 * allocation, which stamps the span: used between ticks, it stays. */
+	hs_free(hs_malloc(24576));
+	s64 = c->alloc[sc64];
+	for (unsigned k = 0; k < HS_IDLE_TICKS + FULL_TURN; k++) {
+		hs_mcache_tick(c);
+		hs_free(hs_malloc(24576));
+	}
+	assert_ptr_equal(c->alloc[sc64], s64);
+	hs_free(b);
+	HEAP_CHECK();
+}
+
 enum { EXIT_SMALL = 300, EXIT_BIG = 100 };
 
 typedef struct exit_report {
@@ -1297,6 +1362,7 @@ int main(void)
 		cmocka_unit_test(test_mcache_owned_span_parking),
 		cmocka_unit_test(test_mcache_refill_eighth_rule),
 		cmocka_unit_test(test_mcache_large_cache),
+		cmocka_unit_test(test_mcache_idle_spans),
 		cmocka_unit_test(test_mcache_thread_exit_releases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
