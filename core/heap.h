@@ -84,38 +84,71 @@ struct hs_span_list;
  */
 #define HS_INLINE_BITS_WORDS 2 /* spans of up to 128 objects keep their bitmaps inline */
 
+/*
+ * Two cache lines, 128 bytes: one struct per span, resident for as long as the
+ * heap lives (tclsh holds 1,200 spans, perl 2,200). What can be computed from
+ * the rest is not stored: the page count (the size class's, or elemsize for a
+ * large object), the end of the last object, and where the free bitmaps are
+ * (after alloc_bits, bits_stride bytes apart).
+ */
 typedef struct hs_mspan {
-	/* First cache line: everything hs_free reads. */
+	/* First cache line: everything hs_malloc's fast path and hs_free read. */
 	_Atomic uint8_t state;	      /* written with heap.lock, read atomically */
 	hs_span_class spanclass;
 	uint8_t needzero;	      /* some object memory may be dirty; owner */
-	uint8_t bits_order;	      /* out-of-line bitmaps of 1 << bits_order words; or INLINE */
+	uint8_t bits_stride;	      /* bytes per bitmap: 8 << k words, at least the bitmap */
 	uint32_t div_mul;	      /* object index = (offset * div_mul) >> 32 */
 	uintptr_t start_addr;	      /* never changes while the span is in use */
-	uintptr_t limit;	      /* end of the last object */
 	uintptr_t elemsize;	      /* a large object's span: npages * pageSize */
 	_Atomic uint16_t freeindex;   /* owner writes (release); hs_free reads (acquire) */
 	uint16_t nelems;
 	uint16_t alloc_count;	      /* owner */
 	uint16_t local_nfree;	      /* bits set in local_free; owner */
 	_Atomic uint32_t sweepgen;
-	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
-	_Atomic uint64_t *alloc_bits; /* written by the span's sweeper, read by hs_free */
-	/* Second cache line: the free bitmaps, inline for small spans. */
-	_Atomic uint64_t *free_bits;  /* or'ed by hs_free on other threads, taken by the sweeper */
-	uint64_t *local_free;	      /* or'ed by hs_free on the owner; owner only */
-	_Atomic uint64_t inline_bits[3 * HS_INLINE_BITS_WORDS];
-	/* Colder: allocation and list state. */
-	uint64_t alloc_cache;	      /* owner */
-	struct hs_mspan *next, *prev; /* in an mcentral set; protected by its lock */
-	struct hs_span_list *list;    /* the set holding the span, or NULL */
-	uintptr_t npages;
+	uint16_t idle_tick;	      /* the owner's tick when it last refilled from it or kept it */
+	uint8_t listed;		      /* in a span list (an mcentral set or owned spans); its lock or owner */
 	uint8_t traced;		      /* the trace stream has seen it alive; tracer's order lock */
+	_Atomic(struct hs_mcache *) owner; /* the mcache holding the span, or NULL; set by it */
+	/* The allocation bitmap, then the remote frees' (or'ed by hs_free on other
+	 * threads, taken by the sweeper), then the owner's (owner only). Written by
+	 * the span's sweeper, read by hs_free. */
+	_Atomic uint64_t *alloc_bits;
+	uint64_t alloc_cache;	      /* owner */
+	/* Second cache line: the bitmaps of a span of up to 128 objects, so that a
+	 * free into a cold span misses once, not twice; then the list links. */
+	_Atomic uint64_t inline_bits[3 * HS_INLINE_BITS_WORDS];
+	struct hs_mspan *next, *prev; /* in a span list; protected by its lock, or by its owner */
 } __attribute__((aligned(64))) hs_mspan;
 
-_Static_assert(offsetof(hs_mspan, free_bits) == 64, "hs_free's fields fill the span's first cache line");
+_Static_assert(offsetof(hs_mspan, inline_bits) == 64, "the fast paths' fields fill the span's first cache line");
+_Static_assert(sizeof(hs_mspan) == 128, "a span struct is two cache lines");
 
-#define HS_BITS_INLINE 0xff
+static inline _Atomic uint64_t *hs_span_free_bits(const hs_mspan *s)
+{
+	return (_Atomic uint64_t *)((char *)s->alloc_bits + s->bits_stride);
+}
+
+static inline uint64_t *hs_span_local_free(const hs_mspan *s)
+{
+	return (uint64_t *)((char *)s->alloc_bits + 2 * s->bits_stride);
+}
+
+static inline int hs_span_bits_inline(const hs_mspan *s)
+{
+	return s->alloc_bits == s->inline_bits;
+}
+
+static inline uintptr_t hs_span_npages(const hs_mspan *s)
+{
+	unsigned k = s->spanclass >> 1;
+	return k != 0 ? hs_class_to_allocnpages[k] : s->elemsize >> HS_PAGE_SHIFT;
+}
+
+/* The end of the last object. */
+static inline uintptr_t hs_span_limit(const hs_mspan *s)
+{
+	return s->start_addr + s->elemsize * s->nelems;
+}
 
 /* A cached span that has not been swept in the current cycle (see sweepgen). */
 static inline int hs_span_cached_stale(uint32_t span_sg, uint32_t heap_sg)
@@ -181,7 +214,7 @@ static inline void hs_span_list_push_back(hs_span_list *l, hs_mspan *s)
 	else
 		l->first = s;
 	l->last = s;
-	s->list = l;
+	s->listed = 1;
 	l->n++;
 }
 
@@ -196,7 +229,7 @@ static inline void hs_span_list_remove(hs_span_list *l, hs_mspan *s)
 	else
 		l->last = s->prev;
 	s->next = s->prev = NULL;
-	s->list = NULL;
+	s->listed = 0;
 	l->n--;
 }
 
@@ -255,6 +288,15 @@ static inline void hs_stat_inc(_Atomic uint64_t *x)
  */
 #define HS_LARGE_CACHE 8
 #define HS_LARGE_CACHE_PAGES 32
+/*
+ * A span the mcache holds without using it goes back to the heap once the
+ * mcache has taken this many spans from outside itself since it last used it
+ * (see core/mcache.c, idle spans): an empty span in alloc[], or a large span
+ * kept for reuse. 16 spans: a class that a thread uses again within that many
+ * keeps its span, and one released too early costs one span more per 16 the
+ * mcache takes anyway.
+ */
+#define HS_IDLE_TICKS 16
 
 typedef struct hs_mcache {
 	hs_mspan *alloc[HS_NUM_SPAN_CLASSES];
@@ -265,6 +307,8 @@ typedef struct hs_mcache {
 	hs_mspan *large[HS_LARGE_CACHE]; /* in-use large spans whose object is free */
 	unsigned nlarge;
 	uintptr_t large_pages;	 /* sum of npages over large[0..nlarge) */
+	uint16_t ticks;		 /* spans taken from outside the mcache (mcentral, heap), mod 2^16 */
+	unsigned idle_next;	 /* the size class the next tick looks at first */
 	hs_mcache_stats stats;	 /* written by the owner only, read by hs_heap_stats */
 	uint64_t freed_bytes;	 /* frees not yet added to the sweep trigger */
 	struct hs_mcache *next, *prev; /* heap.lock */
@@ -399,7 +443,7 @@ unsigned hs_arena_hint_addrs(uintptr_t *out, unsigned max);
 int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size);
 
 /* --- core/mspan.c -------------------------------------------------------------------- */
-void hs_span_init_objects(hs_mspan *s, hs_span_class sc);
+void hs_span_init_objects(hs_mspan *s, uintptr_t npages, hs_span_class sc);
 void hs_span_release_bits(hs_mspan *s);
 void hs_span_sweep(hs_mspan *s);
 void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
@@ -425,6 +469,8 @@ static inline hs_mcache *hs_mcache_get(void)
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc);
 hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages);
 void hs_mcache_retire(hs_mcache *c, hs_mspan *s);
+void hs_mcache_tick(hs_mcache *c);
+
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s);
 void hs_mcache_release_all(hs_mcache *c);
 void hs_mcache_thread_exit(void *arg);

@@ -36,7 +36,7 @@ static int page_allocated(uintptr_t a)
 
 static int check_span_pages(const hs_mspan *s, char *msg, size_t msglen)
 {
-	for (uintptr_t p = 0; p < s->npages; p++) {
+	for (uintptr_t p = 0; p < hs_span_npages(s); p++) {
 		uintptr_t a = s->start_addr + (p << HS_PAGE_SHIFT);
 		hs_heap_arena *ha = hs_arena_of(a);
 		uintptr_t pi = (a >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;
@@ -59,14 +59,15 @@ static int check_span_objects(const hs_mspan *s, char *msg, size_t msglen)
 	if (fi > s->nelems || s->alloc_count > s->nelems)
 		FAIL("span %#lx: freeindex %u / allocCount %u beyond nelems %u", (unsigned long)s->start_addr, fi,
 		     s->alloc_count, s->nelems);
-	if (s->limit > s->start_addr + (s->npages << HS_PAGE_SHIFT))
+	if (hs_span_limit(s) > s->start_addr + (hs_span_npages(s) << HS_PAGE_SHIFT))
 		FAIL("span %#lx: objects run past its pages", (unsigned long)s->start_addr);
+	const uint64_t *own = hs_span_local_free(s);
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++) {
 		uint64_t valid = (unsigned)s->nelems >= (w + 1) * 64 ? ~UINT64_C(0)
 								     : (UINT64_C(1) << (s->nelems - w * 64)) - 1;
 		uint64_t below = fi >= (w + 1) * 64 ? ~UINT64_C(0) : fi <= w * 64 ? 0 : (UINT64_C(1) << (fi - w * 64)) - 1;
-		uint64_t a = atomic_load(&s->alloc_bits[w]), f = atomic_load(&s->free_bits[w]) | s->local_free[w];
-		if (s->local_free[w] != 0 && atomic_load(&s->owner) == NULL)
+		uint64_t a = atomic_load(&s->alloc_bits[w]), f = atomic_load(&hs_span_free_bits(s)[w]) | own[w];
+		if (own[w] != 0 && atomic_load(&s->owner) == NULL)
 			FAIL("span %#lx: owner-local frees on a span no mcache holds", (unsigned long)s->start_addr);
 		if ((a | f) & ~valid)
 			FAIL("span %#lx: bitmap bits beyond nelems in word %u", (unsigned long)s->start_addr, w);
@@ -74,7 +75,7 @@ static int check_span_objects(const hs_mspan *s, char *msg, size_t msglen)
 			FAIL("span %#lx: free bits on objects that are not allocated (word %u: %#llx)",
 			     (unsigned long)s->start_addr, w, (unsigned long long)(f & ~(a | below)));
 		count += hs_popcount64(a | below);
-		nlocal += hs_popcount64(s->local_free[w]);
+		nlocal += hs_popcount64(own[w]);
 	}
 	if (nlocal != s->local_nfree)
 		FAIL("span %#lx: local_nfree %u, local_free holds %u", (unsigned long)s->start_addr, s->local_nfree,
@@ -91,7 +92,7 @@ static int check_list(hs_mcentral *c, const hs_span_list *l, int full, int swept
 	uint32_t n = 0;
 	for (const hs_mspan *s = l->first; s != NULL; s = s->next, n++) {
 		uint32_t g = atomic_load(&s->sweepgen);
-		if (s->list != l || s->spanclass != hs_mcentral_class(c) || atomic_load(&s->state) != HS_MSPAN_IN_USE)
+		if (!s->listed || s->spanclass != hs_mcentral_class(c) || atomic_load(&s->state) != HS_MSPAN_IN_USE)
 			FAIL("mcentral %u: span %#lx in a set it does not belong to", hs_mcentral_class(c),
 			     (unsigned long)s->start_addr);
 		if (g != (swept ? sg : sg - 2))
@@ -137,7 +138,7 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 			    atomic_load(&s->owner) != c || atomic_load(&s->state) != HS_MSPAN_IN_USE)
 				FAIL("mcache: large span %#lx kept for reuse is not a free in-use large span",
 				     (unsigned long)s->start_addr);
-			large_pages += s->npages;
+			large_pages += hs_span_npages(s);
 		}
 		if (large_pages != c->large_pages || large_pages > HS_LARGE_CACHE_PAGES)
 			FAIL("mcache: its large spans hold %lu pages, it counts %lu (at most %u)",
@@ -147,7 +148,7 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 			if (hs_mcache_span_is_empty(s))
 				continue;
 			uint32_t g = atomic_load(&s->sweepgen);
-			if (s->spanclass != i || atomic_load(&s->state) != HS_MSPAN_IN_USE || s->list != NULL)
+			if (s->spanclass != i || atomic_load(&s->state) != HS_MSPAN_IN_USE || s->listed)
 				FAIL("mcache: span %#lx of class %u is not a cached in-use span of class %u",
 				     (unsigned long)s->start_addr, s->spanclass, i);
 			if (g % 2 != 1 || (int32_t)(g - (sg + 3)) > 0)
@@ -159,7 +160,7 @@ static int check_mcaches(uint32_t sg, uint64_t *cached_spans, uint64_t *cached_p
 			for (const hs_mspan *s = c->owned[i].first; s != NULL; s = s->next, n++) {
 				uint32_t g = atomic_load(&s->sweepgen);
 				if (s->spanclass != i || atomic_load(&s->state) != HS_MSPAN_IN_USE ||
-				    s->list != &c->owned[i] || atomic_load(&s->owner) != c)
+				    !s->listed || atomic_load(&s->owner) != c)
 					FAIL("mcache: owned span %#lx is not an owned in-use span of class %u",
 					     (unsigned long)s->start_addr, i);
 				if (g % 2 != 1 || (int32_t)(g - (sg + 3)) > 0)
@@ -185,7 +186,7 @@ static int check_spans(tally *t, char *msg, size_t msglen)
 		const hs_mspan *s = hs_heap.allspans[i];
 		if (atomic_load(&s->state) != HS_MSPAN_IN_USE)
 			continue;
-		t->span_pages += s->npages;
+		t->span_pages += hs_span_npages(s);
 		t->small += hs_span_class_size(s->spanclass) != 0;
 		if (check_span_pages(s, msg, msglen) != 0 || check_span_objects(s, msg, msglen) != 0)
 			return -1;

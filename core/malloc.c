@@ -97,8 +97,10 @@ static void *large_alloc(hs_mcache *c, size_t size, int zero)
 	}
 	uintptr_t npages = (size + HS_PAGE_SIZE - 1) >> HS_PAGE_SHIFT;
 	hs_mspan *s = hs_mcache_take_large(c, npages);
-	if (s == NULL)
+	if (s == NULL) {
+		hs_mcache_tick(c);
 		s = hs_mheap_alloc_span(c, npages, hs_make_span_class(0));
+	}
 	s = claim_large(c, s);
 	if (s == NULL)
 		return NULL;
@@ -207,7 +209,7 @@ static void bad_free(const void *p, const hs_mspan *s, const char *why)
 	if (s != NULL)
 		hs_print("heapscope: span base=%#lx npages=%lu state=%s spanclass=%u (size class %u, "
 			 "%lu-byte objects) allocCount=%u nelems=%u\n",
-			 (unsigned long)s->start_addr, (unsigned long)s->npages,
+			 (unsigned long)s->start_addr, (unsigned long)hs_span_npages(s),
 			 state_name(atomic_load_explicit(&s->state, memory_order_relaxed)), s->spanclass,
 			 hs_span_class_size(s->spanclass), (unsigned long)s->elemsize, s->alloc_count, s->nelems);
 	if (hs_heap.badfree_warn)
@@ -230,7 +232,7 @@ static hs_mspan *object_of(const void *p, unsigned *idx)
 	}
 	uintptr_t off = a - s->start_addr;
 	unsigned i = s->div_mul == 0 ? 0 : (unsigned)(((uint64_t)off * s->div_mul) >> 32);
-	if (a >= s->limit || s->start_addr + i * s->elemsize != a) {
+	if (i >= s->nelems || s->start_addr + i * s->elemsize != a) {
 		bad_free(p, s, "interior pointer (not the start of an object)");
 		return NULL;
 	}
@@ -262,15 +264,16 @@ __attribute__((noinline)) static void free_slow(void *p)
 	hs_mcache *owner = atomic_load_explicit(&s->owner, memory_order_relaxed);
 	if (owner == c) {
 		/* Fast path: our own cached span; only we touch local_free. */
-		if ((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit) {
+		uint64_t *own = hs_span_local_free(s);
+		if ((own[w] | atomic_load_explicit(&hs_span_free_bits(s)[w], memory_order_relaxed)) & bit) {
 			bad_free(p, s, "double free");
 			return;
 		}
-		s->local_free[w] |= bit;
+		own[w] |= bit;
 		HS_TRACE(free, (uintptr_t)p);
 		return;
 	}
-	if (atomic_fetch_or_explicit(&s->free_bits[w], bit, memory_order_release) & bit) {
+	if (atomic_fetch_or_explicit(&hs_span_free_bits(s)[w], bit, memory_order_release) & bit) {
 		bad_free(p, s, "double free");
 		return;
 	}
@@ -287,13 +290,13 @@ __attribute__((noinline)) static void free_slow(void *p)
 		hs_sweep_note_freed(c, bytes);
 }
 
-/* The owner's free: a plain or into local_free; a parked span it empties goes
- * back to the heap. The span being allocated from is never retired, and a
- * malloc/free loop empties it on every free, so that is checked here, not in a
- * call. */
-static inline void owner_free(hs_mcache *c, hs_mspan *s, unsigned w, uint64_t bit)
+/* The owner's free: a plain or into own, the object's word of local_free; a
+ * parked span it empties goes back to the heap. The span being allocated from
+ * is never retired, and a malloc/free loop empties it on every free, so that is
+ * checked here, not in a call. */
+static inline void owner_free(hs_mcache *c, hs_mspan *s, uint64_t *own, uint64_t bit)
 {
-	s->local_free[w] |= bit;
+	*own |= bit;
 	if (__builtin_expect(++s->local_nfree == s->alloc_count, 0) && c->alloc[s->spanclass] != s)
 		hs_mcache_retire(c, s);
 }
@@ -305,12 +308,12 @@ static inline void owner_free(hs_mcache *c, hs_mspan *s, unsigned w, uint64_t bi
  * instead of refilling: with so few objects a refill (and its sweep) would
  * otherwise come with nearly every malloc/free pair. Spans of many objects
  * amortize the sweep over their objects and do not need this. allocCache is
- * rebuilt from idx's bitmap word, in which idx is free. Out of line to keep the
- * common free short.
+ * rebuilt from idx's bitmap word, in which idx is free. own is idx's word of
+ * the owner's free bitmap. Out of line to keep the common free short.
  */
 #define UNDO_MAX_OBJECTS 8
 
-__attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan *s, unsigned idx)
+__attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan *s, unsigned idx, uint64_t *own)
 {
 	unsigned w = idx / 64;
 	uint64_t bit = UINT64_C(1) << (idx % 64);
@@ -322,7 +325,7 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 		atomic_store_explicit(&s->freeindex, (uint16_t)idx, memory_order_release);
 		return;
 	}
-	owner_free(c, s, w, bit);
+	owner_free(c, s, own, bit);
 }
 
 /*
@@ -343,14 +346,18 @@ void hs_free(void *p)
 		unsigned w = idx / 64;
 		uint64_t bit = UINT64_C(1) << (idx % 64);
 		unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
-		if (a < s->limit && s->start_addr + idx * s->elemsize == a &&
-		    (idx < fi || (atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed) & bit)) &&
-		    !((s->local_free[w] | atomic_load_explicit(&s->free_bits[w], memory_order_relaxed)) & bit)) {
+		_Atomic uint64_t *ab = s->alloc_bits + w;
+		uintptr_t stride = s->bits_stride;
+		_Atomic uint64_t *remote = (_Atomic uint64_t *)((char *)ab + stride);
+		uint64_t *own = (uint64_t *)((char *)ab + 2 * stride);
+		if (idx < s->nelems && s->start_addr + idx * s->elemsize == a &&
+		    (idx < fi || (atomic_load_explicit(ab, memory_order_relaxed) & bit)) &&
+		    !((*own | atomic_load_explicit(remote, memory_order_relaxed)) & bit)) {
 			HS_TRACE(free, a); /* the free event: only for a free the heap accepts */
 			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0)) {
-				free_from_exhausted(c, s, idx);
+				free_from_exhausted(c, s, idx, own);
 			} else {
-				owner_free(c, s, w, bit);
+				owner_free(c, s, own, bit);
 			}
 			return;
 		}
@@ -369,7 +376,7 @@ size_t hs_malloc_usable_size(void *p)
 	if (s == NULL || atomic_load_explicit(&s->state, memory_order_acquire) != HS_MSPAN_IN_USE)
 		return 0;
 	uintptr_t off = (uintptr_t)p - s->start_addr;
-	return (uintptr_t)p < s->limit ? s->elemsize - off % s->elemsize : 0;
+	return (uintptr_t)p < hs_span_limit(s) ? s->elemsize - off % s->elemsize : 0;
 }
 
 /*

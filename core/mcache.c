@@ -13,7 +13,9 @@
  * span itself if frees are pending on it. If at least an eighth of the span came
  * free, it keeps allocating from it. A malloc/free loop therefore keeps reusing
  * one span without a trip to the mcentral, and without waiting for a sweep cycle.
- * Otherwise the span goes back to its mcentral and a new one is taken.
+ * Otherwise the span goes back to its mcentral and a new one is taken. Spans
+ * the thread holds but stopped using go back to the heap as it grows (idle
+ * spans, below).
  *
  * Locking: none for the owner; releasing takes the mcentral and heap locks one
  * at a time.
@@ -55,7 +57,7 @@ static void sweep_cached(hs_mcache *c, hs_mspan *s)
 static int has_remote_frees(const hs_mspan *s)
 {
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++) {
-		if (atomic_load_explicit(&s->free_bits[w], memory_order_relaxed) != 0)
+		if (atomic_load_explicit(&hs_span_free_bits(s)[w], memory_order_relaxed) != 0)
 			return 1;
 	}
 	return 0;
@@ -139,7 +141,7 @@ static hs_mspan *take_owned(hs_mcache *c, hs_span_class sc)
 void hs_mcache_retire(hs_mcache *c, hs_mspan *s)
 {
 	hs_span_class sc = s->spanclass;
-	if (s->list != &c->owned[sc])
+	if (!s->listed) /* not parked: of the lists, only owned[sc] holds spans c owns */
 		return;
 	hs_span_list_remove(&c->owned[sc], s);
 	sweep_cached(c, s);
@@ -153,7 +155,7 @@ void hs_mcache_retire(hs_mcache *c, hs_mspan *s)
 
 static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 {
-	if ((uintptr_t)c->owned[sc].n * (s->npages << HS_PAGE_SHIFT) < HS_OWNED_BYTES)
+	if ((uintptr_t)c->owned[sc].n * (hs_span_npages(s) << HS_PAGE_SHIFT) < HS_OWNED_BYTES)
 		hs_span_list_push_back(&c->owned[sc], s);
 	else
 		uncache(c, s, sc);
@@ -169,20 +171,24 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 	if (s != &empty_mspan) {
 		if (has_pending_frees(s)) {
 			sweep_cached(c, s);
-			if (has_room(s))
+			if (has_room(s)) {
+				s->idle_tick = c->ticks;
 				return s;
+			}
 		}
 		park(c, s, sc);
 		c->alloc[sc] = &empty_mspan;
 	}
 	s = take_owned(c, sc);
 	if (s == NULL) {
+		hs_mcache_tick(c);
 		s = hs_mcentral_cache_span(&hs_heap.central[sc], c);
 		if (s == NULL)
 			return NULL;
 		atomic_store_explicit(&s->owner, c, memory_order_relaxed);
 	}
 	HS_TRACE(mcache_refill, s->start_addr, sc, s->alloc_count);
+	s->idle_tick = c->ticks;
 	c->alloc[sc] = s;
 	return s;
 }
@@ -197,10 +203,12 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
  */
 int hs_mcache_keep_large(hs_mcache *c, hs_mspan *s)
 {
-	if (c->nlarge == HS_LARGE_CACHE || c->large_pages + s->npages > HS_LARGE_CACHE_PAGES)
+	uintptr_t npages = s->elemsize >> HS_PAGE_SHIFT; /* a large span's */
+	if (c->nlarge == HS_LARGE_CACHE || c->large_pages + npages > HS_LARGE_CACHE_PAGES)
 		return 0;
-	c->large_pages += s->npages;
-	atomic_store_explicit(&s->free_bits[0], 0, memory_order_relaxed);
+	c->large_pages += npages;
+	s->idle_tick = c->ticks;
+	atomic_store_explicit(&hs_span_free_bits(s)[0], 0, memory_order_relaxed);
 	atomic_store_explicit(&s->alloc_bits[0], 0, memory_order_relaxed);
 	s->alloc_count = 0;
 	s->needzero = 1;
@@ -213,7 +221,7 @@ hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages)
 {
 	for (unsigned i = c->nlarge; i-- > 0;) {
 		hs_mspan *s = c->large[i];
-		if (s->npages == npages) {
+		if (s->elemsize == npages << HS_PAGE_SHIFT) {
 			c->large[i] = c->large[--c->nlarge];
 			c->large_pages -= npages;
 			atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
@@ -221,6 +229,69 @@ hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages)
 		}
 	}
 	return NULL;
+}
+
+/*
+ * Idle spans. A thread that stops using a size class keeps that class's span
+ * in alloc[], and a large span it freed in its large cache, for as long as it
+ * lives: memory that no other class and no other page count can use. Go never
+ * holds them long, because every collection flushes every mcache. Here the
+ * mcache counts the spans it takes from outside itself (ticks: refills from an
+ * mcentral, large spans not found in its cache), the moments when it grows,
+ * and stamps a span with the tick whenever it uses it on a slow path (a refill
+ * that returns it, keeping a large span). At each tick it
+ * first hands back what is unused: a kept large span, and an alloc[] span
+ * whose objects its owner has all freed, once stamped HS_IDLE_TICKS ticks ago
+ * or more. Their pages go back to the page allocator, where the span about to
+ * be taken can reuse them.
+ *
+ * The free and malloc paths do nothing for this, so a malloc/free pair costs
+ * what it did. A tick looks at IDLE_SCAN size classes in turn, not all 67, so
+ * it stays cheap next to the refill it precedes; every class is looked at
+ * every 17 ticks. A class in use that refills rarely (a span of many objects,
+ * or one whose malloc/free pairs undo each other, see core/malloc.c) can be
+ * found empty and old between a free and the next malloc: it then refills,
+ * which stamps the new span, so that costs at most one span more per
+ * HS_IDLE_TICKS ticks.
+ */
+#define IDLE_SCAN 4
+
+/* Ticks count mod 2^16: a span unused for 65,536 of them may look recent, and
+ * waits a few ticks more. */
+static int idle_for_long(const hs_mcache *c, const hs_mspan *s)
+{
+	return (uint16_t)(c->ticks - s->idle_tick) >= HS_IDLE_TICKS;
+}
+
+static void release_if_idle(hs_mcache *c, hs_span_class sc)
+{
+	hs_mspan *s = c->alloc[sc];
+	if (s == &empty_mspan || s->local_nfree != s->alloc_count || !idle_for_long(c, s))
+		return;
+	sweep_cached(c, s);
+	if (s->alloc_count != 0)
+		return;
+	c->alloc[sc] = &empty_mspan;
+	atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+	hs_mheap_free_span(s);
+}
+
+void hs_mcache_tick(hs_mcache *c)
+{
+	c->ticks++;
+	for (unsigned k = 0; k < IDLE_SCAN; k++) {
+		release_if_idle(c, hs_make_span_class(c->idle_next));
+		c->idle_next = c->idle_next + 1 < HS_NUM_SIZE_CLASSES ? c->idle_next + 1 : 1;
+	}
+	for (unsigned i = c->nlarge; i-- > 0;) {
+		hs_mspan *s = c->large[i];
+		if (!idle_for_long(c, s))
+			continue;
+		c->large[i] = c->large[--c->nlarge];
+		c->large_pages -= s->elemsize >> HS_PAGE_SHIFT;
+		atomic_store_explicit(&s->owner, NULL, memory_order_relaxed);
+		hs_mheap_free_span(s);
+	}
 }
 
 /* Returns every cached span and page to the heap (Go's releaseAll). */

@@ -446,10 +446,9 @@ static void span_set_state(hs_mspan *s, unsigned state)
 static void init_span(hs_mspan *s, uintptr_t base, uintptr_t npages, hs_span_class sc)
 {
 	s->start_addr = base;
-	s->npages = npages;
 	s->needzero = (uint8_t)hs_mheap_alloc_needs_zero(base, npages);
 	atomic_store_explicit(&s->sweepgen, atomic_load(&hs_heap.sweepgen), memory_order_relaxed);
-	hs_span_init_objects(s, sc);
+	hs_span_init_objects(s, npages, sc);
 	span_set_state(s, HS_MSPAN_IN_USE);
 
 	hs_heap_arena *ha = hs_arena_of(base);
@@ -591,7 +590,7 @@ static void free_released_locked(uintptr_t base, uintptr_t npages)
 
 void hs_mheap_free_span(hs_mspan *s)
 {
-	uintptr_t base = s->start_addr, npages = s->npages;
+	uintptr_t base = s->start_addr, npages = hs_span_npages(s);
 	int release = hs_span_class_size(s->spanclass) == 0 && npages >= RELEASE_ON_FREE_PAGES;
 	hs_heap_arena *ha = hs_arena_of(base);
 	uintptr_t pi = (base >> HS_PAGE_SHIFT) % HS_PAGES_PER_ARENA;

@@ -32,20 +32,19 @@
 
 #include "heap.h"
 
-void hs_span_init_objects(hs_mspan *s, hs_span_class sc)
+void hs_span_init_objects(hs_mspan *s, uintptr_t npages, hs_span_class sc)
 {
 	unsigned sizeclass = hs_span_class_size(sc);
 	s->spanclass = sc;
 	if (sizeclass == 0) {
-		s->elemsize = s->npages << HS_PAGE_SHIFT;
+		s->elemsize = npages << HS_PAGE_SHIFT;
 		s->nelems = 1;
 		s->div_mul = 0;
 	} else {
 		s->elemsize = hs_class_to_size[sizeclass];
-		s->nelems = (uint16_t)((s->npages << HS_PAGE_SHIFT) / s->elemsize);
+		s->nelems = (uint16_t)((npages << HS_PAGE_SHIFT) / s->elemsize);
 		s->div_mul = hs_class_to_divmagic[sizeclass];
 	}
-	s->limit = s->start_addr + s->elemsize * s->nelems;
 	s->alloc_count = 0;
 	atomic_store_explicit(&s->freeindex, 0, memory_order_relaxed);
 
@@ -53,34 +52,31 @@ void hs_span_init_objects(hs_mspan *s, hs_span_class sc)
 	_Atomic uint64_t *bits;
 	if (words <= HS_INLINE_BITS_WORDS) {
 		/* Inline, in the span's second cache line: a free touches no other. */
-		s->bits_order = HS_BITS_INLINE;
+		words = HS_INLINE_BITS_WORDS;
 		bits = s->inline_bits;
 		for (unsigned k = 0; k < 3 * HS_INLINE_BITS_WORDS; k++)
 			atomic_store_explicit(&bits[k], 0, memory_order_relaxed);
-		order = 1; /* HS_INLINE_BITS_WORDS == 1 << 1 */
 	} else {
 		while ((1u << order) < words)
 			order++;
-		s->bits_order = (uint8_t)order;
+		words = 1u << order;
 		hs_lock(&hs_heap.bits_lock);
 		bits = hs_fixalloc_alloc(&hs_heap.bitsalloc[order]);
 		hs_unlock(&hs_heap.bits_lock);
 	}
+	s->bits_stride = (uint8_t)(words * sizeof(uint64_t));
 	s->alloc_bits = bits;
-	s->free_bits = bits + (1u << order);
-	s->local_free = (uint64_t *)(bits + (2u << order));
 	s->alloc_cache = ~UINT64_C(0);
 }
 
 void hs_span_release_bits(hs_mspan *s)
 {
-	if (s->bits_order != HS_BITS_INLINE) {
+	if (!hs_span_bits_inline(s)) {
 		hs_lock(&hs_heap.bits_lock);
-		hs_fixalloc_free(&hs_heap.bitsalloc[s->bits_order], (void *)s->alloc_bits);
+		hs_fixalloc_free(&hs_heap.bitsalloc[hs_ctz64(s->bits_stride / sizeof(uint64_t))], (void *)s->alloc_bits);
 		hs_unlock(&hs_heap.bits_lock);
 	}
-	s->alloc_bits = s->free_bits = NULL;
-	s->local_free = NULL;
+	s->alloc_bits = NULL;
 }
 
 /* Loads the complement of allocation word w into alloc_cache (1 = free). */
@@ -141,13 +137,15 @@ void hs_span_sweep(hs_mspan *s)
 	unsigned words = hs_span_bitmap_words(s), fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
 	unsigned live = 0, freed = 0;
 	uint64_t any_freed = 0;
+	_Atomic uint64_t *remote = hs_span_free_bits(s);
+	uint64_t *own = hs_span_local_free(s);
 	for (unsigned w = 0; w < words; w++) {
-		uint64_t f = atomic_load_explicit(&s->free_bits[w], memory_order_relaxed);
+		uint64_t f = atomic_load_explicit(&remote[w], memory_order_relaxed);
 		if (f != 0)
-			f = atomic_exchange_explicit(&s->free_bits[w], 0, memory_order_acquire);
-		uint64_t local = s->local_free[w];
+			f = atomic_exchange_explicit(&remote[w], 0, memory_order_acquire);
+		uint64_t local = own[w];
 		if (local != 0) {
-			s->local_free[w] = 0;
+			own[w] = 0;
 			if (f & local) {
 				hs_print("heapscope: span %#lx: objects freed by two threads: word %u, %#llx\n",
 					 (unsigned long)s->start_addr, w, (unsigned long long)(f & local));

@@ -346,14 +346,14 @@ void hs_trace_span_state(hs_mspan *s, unsigned state)
 	atomic_store_explicit(&s->state, (uint8_t)state, memory_order_release);
 	if (state == HS_MSPAN_IN_USE && !s->traced && HS_TRACE_ON(span_alloc)) {
 		s->traced = 1;
-		tracer.span_hash += hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
+		tracer.span_hash += hs_trace_span_term(s->start_addr, hs_span_npages(s), s->spanclass);
 		tracer.nspans++;
-		HS_TRACE(span_alloc, s->start_addr, s->npages, s->spanclass, state);
+		HS_TRACE(span_alloc, s->start_addr, hs_span_npages(s), s->spanclass, state);
 	} else if (state != HS_MSPAN_IN_USE && s->traced) {
 		s->traced = 0;
-		tracer.span_hash -= hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
+		tracer.span_hash -= hs_trace_span_term(s->start_addr, hs_span_npages(s), s->spanclass);
 		tracer.nspans--;
-		HS_TRACE(span_free, s->start_addr, s->npages, s->spanclass, state);
+		HS_TRACE(span_free, s->start_addr, hs_span_npages(s), s->spanclass, state);
 	}
 	order_unlock();
 }
@@ -432,9 +432,9 @@ static void snapshot(void)
 		s->traced = state == HS_MSPAN_IN_USE;
 		if (!s->traced)
 			continue;
-		tracer.span_hash += hs_trace_span_term(s->start_addr, s->npages, s->spanclass);
+		tracer.span_hash += hs_trace_span_term(s->start_addr, hs_span_npages(s), s->spanclass);
 		nspans++;
-		HS_TRACE(snap_span, s->start_addr, s->npages, s->spanclass, state);
+		HS_TRACE(snap_span, s->start_addr, hs_span_npages(s), s->spanclass, state);
 	}
 	tracer.nspans = nspans;
 	HS_TRACE(snap_end, p->in_use.len, ngroups, nspans);

@@ -405,7 +405,7 @@ static void never_allocated_free(void *arg)
 	char *p;
 	do
 		p = hs_malloc(16);
-	while ((uintptr_t)p + 16 >= hs_span_of((uintptr_t)p)->limit);
+	while ((uintptr_t)p + 16 >= hs_span_limit(hs_span_of((uintptr_t)p)));
 	hs_free(p + 16);
 }
 

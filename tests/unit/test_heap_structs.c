@@ -8,7 +8,8 @@
  *             emptied spans, and the "cached but stale" test;
  *   mcache    one per thread, refill (and its one-eighth rule), reuse of the
  *             owner's freed slots, owned spans and their retirement, the
- *             large-span cache, and release at thread exit.
+ *             large-span cache, idle spans handed back, and release at thread
+ *             exit.
  * hs_heap_check runs at the end of every test.
  *
  * Expected values are worked out by hand from the comments that specify each
@@ -171,6 +172,9 @@ static void test_fixalloc_blocks_and_reuse(void **state)
  * count: allocCount after that sweep; next: what nextFreeIndex returns after it
  * (nelems = full); next2: what it returns after a second sweep with no frees.
  */
+/* bits_order of a case whose bitmaps are inline (HS_INLINE_BITS_WORDS words each, in the span). */
+#define INLINE 0xff
+
 typedef struct span_case {
 	unsigned sizeclass, nelems, bits_order, nalloc;
 	int remote[MAXL], local[MAXL];
@@ -181,11 +185,11 @@ typedef struct span_case {
 
 static const span_case span_cases[] = {
 	/* One bitmap word, inline; frees mid-word with freeindex at 40. */
-	{ 10, 64, HS_BITS_INLINE, 40, { 3, 17, END }, { 0, 39, END }, 36, { 0, 3, 17, 39, 40, 41, END }, 42 },
+	{ 10, 64, INLINE, 40, { 3, 17, END }, { 0, 39, END }, 36, { 0, 3, 17, 39, 40, 41, END }, 42 },
 	/* Two words inline, 73 objects: a full span; the second word is partial. */
-	{ 9, 73, HS_BITS_INLINE, 73, { 64, 72, END }, { 1, 63, END }, 69, { 1, 63, 64, 72, 73, END }, 73 },
+	{ 9, 73, INLINE, 73, { 64, 72, END }, { 1, 63, END }, 69, { 1, 63, 64, 72, 73, END }, 73 },
 	/* Exactly 128 objects: the largest inline case. */
-	{ 6, 128, HS_BITS_INLINE, 128, { 0, 127, END }, { 64, END }, 125, { 0, 64, 127, 128, END }, 128 },
+	{ 6, 128, INLINE, 128, { 0, 127, END }, { 64, END }, 125, { 0, 64, 127, 128, END }, 128 },
 	/* 16 out-of-line words; nextFreeIndex skips whole words (512..639 allocated). */
 	{ 1, 1024, 4, 700, { 5, 64, 128, 699, END }, { 63, 200, 511, END }, 693,
 	  { 5, 63, 64, 128, 200, 511, 699, 700, 701, END }, 702 },
@@ -197,10 +201,20 @@ static const span_case span_cases[] = {
 	/* Same class, frees on both sides of a word boundary (127 | 128). */
 	{ 5, 170, 2, 150, { 128, 149, END }, { 127, END }, 147, { 127, 128, 149, 150, 151, END }, 152 },
 	/* Two pages, 11 objects. */
-	{ 35, 11, HS_BITS_INLINE, 11, { 10, END }, { 0, 5, END }, 8, { 0, 5, 10, 11, END }, 11 },
+	{ 35, 11, INLINE, 11, { 10, END }, { 0, 5, END }, 8, { 0, 5, 10, 11, END }, 11 },
 	/* One object in four pages. */
-	{ 67, 1, HS_BITS_INLINE, 1, { END }, { 0, END }, 0, { 0, 1, END }, 1 },
+	{ 67, 1, INLINE, 1, { END }, { 0, END }, 0, { 0, 1, END }, 1 },
 };
+
+/* Whether s is on list l (a span records only that it is on some list). */
+static int on_list(const hs_span_list *l, const hs_mspan *s)
+{
+	for (const hs_mspan *x = l->first; x != NULL; x = x->next) {
+		if (x == s)
+			return s->listed;
+	}
+	return 0;
+}
 
 static uint64_t bit_of(unsigned i)
 {
@@ -243,12 +257,12 @@ static unsigned take(hs_mspan *s)
 
 static void free_remote(hs_mspan *s, unsigned i)
 {
-	atomic_fetch_or(&s->free_bits[i / 64], bit_of(i));
+	atomic_fetch_or(&hs_span_free_bits(s)[i / 64], bit_of(i));
 }
 
 static void free_local(hs_mspan *s, unsigned i)
 {
-	s->local_free[i / 64] |= bit_of(i);
+	hs_span_local_free(s)[i / 64] |= bit_of(i);
 	s->local_nfree++;
 }
 
@@ -265,7 +279,7 @@ static unsigned sweep_and_check(hs_mspan *s)
 	unsigned words = hs_span_bitmap_words(s), fi = atomic_load(&s->freeindex), live = 0;
 	assert_true(words <= W);
 	for (unsigned w = 0; w < words; w++) {
-		uint64_t f = atomic_load(&s->free_bits[w]) | s->local_free[w];
+		uint64_t f = atomic_load(&hs_span_free_bits(s)[w]) | hs_span_local_free(s)[w];
 		want[w] = (atomic_load(&s->alloc_bits[w]) | below_word(fi, w)) & ~f;
 		freed |= f;
 		live += (unsigned)__builtin_popcountll(want[w]);
@@ -276,8 +290,8 @@ static unsigned sweep_and_check(hs_mspan *s)
 		if (atomic_load(&s->alloc_bits[w]) != want[w])
 			fail_msg("span %#lx word %u: alloc bits %#llx, expected %#llx", (unsigned long)s->start_addr, w,
 				 (unsigned long long)atomic_load(&s->alloc_bits[w]), (unsigned long long)want[w]);
-		assert_int_equal(atomic_load(&s->free_bits[w]), 0);
-		assert_int_equal(s->local_free[w], 0);
+		assert_int_equal(atomic_load(&hs_span_free_bits(s)[w]), 0);
+		assert_int_equal(hs_span_local_free(s)[w], 0);
 	}
 	assert_int_equal(atomic_load(&s->freeindex), 0);
 	assert_int_equal(s->alloc_count, live);
@@ -320,38 +334,41 @@ static void run_span_case(const span_case *tc)
 	uintptr_t base = s->start_addr;
 	assert_int_equal(atomic_load(&s->state), HS_MSPAN_IN_USE);
 	assert_int_equal(s->spanclass, sc);
-	assert_int_equal(s->npages, npages);
+	assert_int_equal(hs_span_npages(s), npages);
 	assert_int_equal(s->elemsize, elemsize);
 	assert_int_equal(s->nelems, tc->nelems);
-	assert_int_equal(s->limit, base + elemsize * tc->nelems);
-	assert_true(s->limit <= base + npages * PAGE);
+	assert_int_equal(hs_span_limit(s), base + elemsize * tc->nelems);
+	assert_true(hs_span_limit(s) <= base + npages * PAGE);
 	assert_int_equal(s->div_mul, hs_class_to_divmagic[tc->sizeclass]);
 	assert_int_equal(atomic_load(&s->freeindex), 0);
 	assert_int_equal(s->alloc_count, 0);
 	assert_int_equal(s->local_nfree, 0);
 	assert_int_equal(s->alloc_cache, ~UINT64_C(0));
 	assert_null(atomic_load(&s->owner));
-	assert_null(s->list);
+	assert_false(s->listed);
 	assert_int_equal(atomic_load(&s->sweepgen), atomic_load(&hs_heap.sweepgen));
 	assert_ptr_equal(hs_span_of(base), s);
 	assert_ptr_equal(hs_span_of(base + npages * PAGE - 1), s);
-	assert_int_equal(s->bits_order, tc->bits_order);
-	if (tc->bits_order == HS_BITS_INLINE) {
+	if (tc->bits_order == INLINE) {
+		assert_int_equal(s->bits_stride, 8 * HS_INLINE_BITS_WORDS);
+		assert_true(hs_span_bits_inline(s));
 		assert_ptr_equal(s->alloc_bits, &s->inline_bits[0]);
-		assert_ptr_equal(s->free_bits, &s->inline_bits[HS_INLINE_BITS_WORDS]);
-		assert_ptr_equal(s->local_free, (uint64_t *)&s->inline_bits[2 * HS_INLINE_BITS_WORDS]);
+		assert_ptr_equal(hs_span_free_bits(s), &s->inline_bits[HS_INLINE_BITS_WORDS]);
+		assert_ptr_equal(hs_span_local_free(s), (uint64_t *)&s->inline_bits[2 * HS_INLINE_BITS_WORDS]);
 	} else {
 		/* Three bitmaps of 1 << order words, one after the other, out of line. */
 		uintptr_t bits = (uintptr_t)s->alloc_bits;
+		assert_int_equal(s->bits_stride, 8u << tc->bits_order);
+		assert_false(hs_span_bits_inline(s));
 		assert_true(bits >= (uintptr_t)(s + 1) || bits + 3 * 8 * (1u << tc->bits_order) <= (uintptr_t)s);
-		assert_ptr_equal(s->free_bits, s->alloc_bits + (1u << tc->bits_order));
-		assert_ptr_equal(s->local_free, (uint64_t *)(s->alloc_bits + (2u << tc->bits_order)));
+		assert_ptr_equal(hs_span_free_bits(s), s->alloc_bits + (1u << tc->bits_order));
+		assert_ptr_equal(hs_span_local_free(s), (uint64_t *)(s->alloc_bits + (2u << tc->bits_order)));
 		assert_true((1u << tc->bits_order) >= hs_span_bitmap_words(s));
 	}
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++) {
 		assert_int_equal(atomic_load(&s->alloc_bits[w]), 0);
-		assert_int_equal(atomic_load(&s->free_bits[w]), 0);
-		assert_int_equal(s->local_free[w], 0);
+		assert_int_equal(atomic_load(&hs_span_free_bits(s)[w]), 0);
+		assert_int_equal(hs_span_local_free(s)[w], 0);
 	}
 
 	/* Objects come out in address order, 0, 1, 2, ... */
@@ -360,7 +377,7 @@ static void run_span_case(const span_case *tc)
 		if (idx != i)
 			fail_msg("class %u: allocation %u got object %u", tc->sizeclass, i, idx);
 		assert_int_equal(atomic_load(&s->freeindex), i + 1);
-		assert_true(base + idx * elemsize + elemsize <= s->limit);
+		assert_true(base + idx * elemsize + elemsize <= hs_span_limit(s));
 	}
 	if (tc->nalloc == tc->nelems) {
 		/* Full: nelems, and again nelems. */
@@ -511,7 +528,7 @@ static hs_mspan *central_take(hs_mcentral *c, unsigned nelems, uint32_t h)
 	assert_int_equal(atomic_load(&s->state), HS_MSPAN_IN_USE);
 	assert_int_equal(s->spanclass, hs_mcentral_class(c));
 	assert_int_equal(s->nelems, nelems);
-	assert_null(s->list);
+	assert_false(s->listed);
 	/* Swept and now cached: h+3, which is not stale. */
 	assert_int_equal(atomic_load(&s->sweepgen), h + 3);
 	assert_false(hs_span_cached_stale(atomic_load(&s->sweepgen), h));
@@ -555,16 +572,16 @@ static void test_mcentral_sets_and_sweepgen(void **state)
 	 * it as swept without sweeping it, the free stays pending. */
 	free_remote(a, 0);
 	hs_mcentral_uncache_span(c, a);
-	assert_ptr_equal(a->list, &c->partial[sw]);
+	assert_true(on_list(&c->partial[sw], a));
 	assert_int_equal(atomic_load(&a->sweepgen), h);
 	assert_int_equal(a->alloc_count, 4);
-	assert_int_equal(atomic_load(&a->free_bits[0]), 1);
+	assert_int_equal(atomic_load(&hs_span_free_bits(a)[0]), 1);
 	assert_int_equal(atomic_load(&a->freeindex), 4);
 	hs_mcentral_uncache_span(c, b);
-	assert_ptr_equal(b->list, &c->full[sw]);
+	assert_true(on_list(&c->full[sw], b));
 	assert_int_equal(atomic_load(&b->sweepgen), h);
 	hs_mcentral_uncache_span(c, e);
-	assert_ptr_equal(e->list, &c->partial[sw]);
+	assert_true(on_list(&c->partial[sw], e));
 	assert_int_equal(c->partial[sw].n, 2);
 	assert_int_equal(c->full[sw].n, 1);
 	assert_int_equal(c->partial[1 - sw].n, 0);
@@ -574,15 +591,15 @@ static void test_mcentral_sets_and_sweepgen(void **state)
 	uintptr_t e_base = e->start_addr;
 	for (unsigned i = 0; i < 3; i++)
 		hs_free(obj(e, i));
-	assert_int_equal(atomic_load(&e->free_bits[0]), 0x7);
-	assert_int_equal(e->local_free[0], 0);
+	assert_int_equal(atomic_load(&hs_span_free_bits(e)[0]), 0x7);
+	assert_int_equal(hs_span_local_free(e)[0], 0);
 	assert_int_equal(e->alloc_count, 3);
 	HEAP_CHECK();
 
 	/* cacheSpan takes a partial swept span first: a, at the front. Back it goes,
 	 * behind e. */
 	assert_ptr_equal(hs_mcentral_cache_span(c, NULL), a);
-	assert_null(a->list);
+	assert_false(a->listed);
 	assert_int_equal(atomic_load(&a->sweepgen), h + 3);
 	assert_int_equal(c->partial[sw].n, 1);
 	hs_mcentral_uncache_span(c, a);
@@ -600,14 +617,14 @@ static void test_mcentral_sets_and_sweepgen(void **state)
 	assert_int_not_equal(sw2, sw);
 
 	/* a: swept in by the cycle (object 0 freed): objects 1..3, partial, swept at h'. */
-	assert_ptr_equal(a->list, &c->partial[sw2]);
+	assert_true(on_list(&c->partial[sw2], a));
 	assert_int_equal(atomic_load(&a->sweepgen), h2);
 	assert_int_equal(a->alloc_count, 3);
 	assert_int_equal(atomic_load(&a->alloc_bits[0]), 0xe);
-	assert_int_equal(atomic_load(&a->free_bits[0]), 0);
+	assert_int_equal(atomic_load(&hs_span_free_bits(a)[0]), 0);
 	assert_int_equal(atomic_load(&a->freeindex), 0);
 	/* b: still full. */
-	assert_ptr_equal(b->list, &c->full[sw2]);
+	assert_true(on_list(&c->full[sw2], b));
 	assert_int_equal(atomic_load(&b->sweepgen), h2);
 	assert_int_equal(b->alloc_count, 10);
 	assert_int_equal(atomic_load(&b->alloc_bits[0]), 0x3ff);
@@ -624,16 +641,16 @@ static void test_mcentral_sets_and_sweepgen(void **state)
 	/* d, cached before the cycle: h'+1, stale; uncaching sweeps it first. */
 	assert_int_equal(atomic_load(&d->sweepgen), h2 + 1);
 	assert_true(hs_span_cached_stale(atomic_load(&d->sweepgen), h2));
-	assert_null(d->list);
+	assert_false(d->listed);
 	assert_int_equal(d->alloc_count, 5);
 	free_remote(d, 2);
 	free_remote(d, 4);
 	hs_mcentral_uncache_span(cd, d);
 	assert_int_equal(atomic_load(&d->sweepgen), h2);
-	assert_ptr_equal(d->list, &cd->partial[sw2]);
+	assert_true(on_list(&cd->partial[sw2], d));
 	assert_int_equal(d->alloc_count, 3);
 	assert_int_equal(atomic_load(&d->alloc_bits[0]), 0xb); /* objects 0, 1, 3 */
-	assert_int_equal(atomic_load(&d->free_bits[0]), 0);
+	assert_int_equal(atomic_load(&hs_span_free_bits(d)[0]), 0);
 	assert_int_equal(atomic_load(&d->freeindex), 0);
 	HEAP_CHECK();
 
@@ -737,7 +754,7 @@ static void test_mcache_refill(void **state)
 	assert_false(hs_mcache_span_is_empty(s));
 	assert_ptr_equal(atomic_load(&s->owner), c);
 	assert_int_equal(atomic_load(&s->sweepgen), h + 3);
-	assert_null(s->list);
+	assert_false(s->listed);
 	assert_int_equal(s->spanclass, sc);
 	assert_int_equal(s->nelems, 3);
 	assert_int_equal(s->alloc_count, 0);
@@ -754,9 +771,9 @@ static void test_mcache_refill(void **state)
 
 	/* The owner's free is local. */
 	hs_free(p[0]);
-	assert_int_equal(s->local_free[0], 1);
+	assert_int_equal(hs_span_local_free(s)[0], 1);
 	assert_int_equal(s->local_nfree, 1);
-	assert_int_equal(atomic_load(&s->free_bits[0]), 0);
+	assert_int_equal(atomic_load(&hs_span_free_bits(s)[0]), 0);
 
 	/* Refill on the full span with a pending free: swept by the owner, and kept
 	 * (1 of 3 free is at least an eighth). */
@@ -769,7 +786,7 @@ static void test_mcache_refill(void **state)
 	assert_int_equal(c->owned[sc].n, 0);
 	assert_int_equal(s->alloc_count, 2);
 	assert_int_equal(s->local_nfree, 0);
-	assert_int_equal(s->local_free[0], 0);
+	assert_int_equal(hs_span_local_free(s)[0], 0);
 	assert_int_equal(atomic_load(&s->alloc_bits[0]), 0x6);
 	assert_int_equal(atomic_load(&s->freeindex), 0);
 	assert_int_equal(atomic_load(&s->sweepgen), h + 3);
@@ -815,8 +832,8 @@ static void test_mcache_reuses_freed_slots(void **state)
 	for (unsigned i = 0; i < N; i++)
 		hs_free(p[i]);
 	assert_int_equal(s->local_nfree, N);
-	assert_int_equal(s->local_free[0], 0xffff);
-	assert_int_equal(atomic_load(&s->free_bits[0]), 0);
+	assert_int_equal(hs_span_local_free(s)[0], 0xffff);
+	assert_int_equal(atomic_load(&hs_span_free_bits(s)[0]), 0);
 	HEAP_CHECK();
 
 	/* The same 16 addresses come back, from s, and no span is added. */
@@ -877,7 +894,7 @@ static void test_mcache_owned_span_parking(void **state)
 	assert_ptr_equal(c->alloc[sc], t);
 	assert_ptr_equal(atomic_load(&t->owner), c);
 	assert_ptr_equal(atomic_load(&s->owner), c);
-	assert_ptr_equal(s->list, &c->owned[sc]);
+	assert_true(on_list(&c->owned[sc], s));
 	assert_int_equal(c->owned[sc].n, 1);
 	assert_int_equal(atomic_load(&s->sweepgen), h + 3);
 	HEAP_CHECK();
@@ -886,8 +903,8 @@ static void test_mcache_owned_span_parking(void **state)
 	for (unsigned i = 0; i < N; i += 2)
 		hs_free(p[i]);
 	assert_int_equal(s->local_nfree, N / 2);
-	assert_int_equal(s->local_free[0], 0x15555);
-	assert_int_equal(atomic_load(&s->free_bits[0]), 0);
+	assert_int_equal(hs_span_local_free(s)[0], 0x15555);
+	assert_int_equal(atomic_load(&hs_span_free_bits(s)[0]), 0);
 	HEAP_CHECK();
 
 	for (unsigned i = 1; i < N; i++) {
@@ -907,8 +924,8 @@ static void test_mcache_owned_span_parking(void **state)
 	assert_int_equal(after.in_use, before.in_use);
 	assert_int_equal(after.spans_swept, before.spans_swept + 1);
 	assert_ptr_equal(c->alloc[sc], s);
-	assert_null(s->list);
-	assert_ptr_equal(t->list, &c->owned[sc]);
+	assert_false(s->listed);
+	assert_true(on_list(&c->owned[sc], t));
 	assert_int_equal(c->owned[sc].n, 1);
 	assert_int_equal(s->alloc_count, N);
 	HEAP_CHECK();
@@ -983,7 +1000,7 @@ static void test_mcache_refill_eighth_rule(void **state)
 	assert_ptr_not_equal(t, s);
 	assert_ptr_equal(tp[0], obj(t, 0));
 	assert_ptr_equal(c->alloc[sc], t);
-	assert_ptr_equal(s->list, &c->owned[sc]);
+	assert_true(on_list(&c->owned[sc], s));
 	assert_int_equal(s->alloc_count, N - 2);
 	assert_int_equal(s->local_nfree, 0);
 	hs_heap_stats(&after);
@@ -1015,7 +1032,7 @@ static void test_mcache_refill_eighth_rule(void **state)
 	hs_heap_stats(&before);
 	assert_ptr_equal(hs_malloc(384), p[3]);
 	assert_ptr_equal(c->alloc[sc], s);
-	assert_ptr_equal(t->list, &c->owned[sc]);
+	assert_true(on_list(&c->owned[sc], t));
 	assert_ptr_equal(hs_malloc(384), p[7]);
 	assert_ptr_equal(hs_malloc(384), p[15]);
 	hs_heap_stats(&after);
@@ -1044,7 +1061,7 @@ static void test_mcache_large_cache(void **state)
 	char *p = hs_malloc(100000);
 	hs_mspan *sp = hs_span_of((uintptr_t)p);
 	assert_ptr_equal(p, (void *)sp->start_addr);
-	assert_int_equal(sp->npages, 13);
+	assert_int_equal(hs_span_npages(sp), 13);
 	assert_int_equal(sp->spanclass, hs_make_span_class(0));
 	assert_int_equal(sp->nelems, 1);
 	assert_int_equal(sp->alloc_count, 1);
@@ -1063,7 +1080,7 @@ static void test_mcache_large_cache(void **state)
 	assert_ptr_equal(atomic_load(&sp->owner), c);
 	assert_int_equal(sp->alloc_count, 0);
 	assert_int_equal(atomic_load(&sp->alloc_bits[0]), 0);
-	assert_int_equal(atomic_load(&sp->free_bits[0]), 0);
+	assert_int_equal(atomic_load(&hs_span_free_bits(sp)[0]), 0);
 	assert_int_equal(sp->needzero, 1);
 	assert_int_equal(atomic_load(&sp->state), HS_MSPAN_IN_USE);
 	assert_ptr_equal(hs_span_of((uintptr_t)p), sp);
@@ -1084,7 +1101,7 @@ static void test_mcache_large_cache(void **state)
 	hs_free(q);
 	char *r = hs_malloc(120000);
 	assert_ptr_not_equal(r, p);
-	assert_int_equal(hs_span_of((uintptr_t)r)->npages, 15);
+	assert_int_equal(hs_span_npages(hs_span_of((uintptr_t)r)), 15);
 	assert_int_equal(c->nlarge, 1);
 	hs_free(r);
 	assert_int_equal(c->nlarge, 2);
@@ -1098,7 +1115,7 @@ static void test_mcache_large_cache(void **state)
 	/* 32 pages in all: with 28 (13 + 15) kept, a 5-page span (40000 bytes)
 	 * does not fit. */
 	char *b5 = hs_malloc(40000);
-	assert_int_equal(hs_span_of((uintptr_t)b5)->npages, 5);
+	assert_int_equal(hs_span_npages(hs_span_of((uintptr_t)b5)), 5);
 	assert_int_equal(c->large_pages, 28);
 	hs_free(b5);
 	assert_int_equal(c->nlarge, 2);
@@ -1110,7 +1127,7 @@ static void test_mcache_large_cache(void **state)
 
 	/* Into an empty cache, 32 pages are kept, 33 are not. */
 	char *b32 = hs_malloc(32 * PAGE), *b33 = hs_malloc(32 * PAGE + 1);
-	assert_int_equal(hs_span_of((uintptr_t)b33)->npages, 33);
+	assert_int_equal(hs_span_npages(hs_span_of((uintptr_t)b33)), 33);
 	hs_free(b32);
 	assert_int_equal(c->nlarge, 1);
 	assert_int_equal(c->large_pages, 32);
@@ -1126,7 +1143,7 @@ static void test_mcache_large_cache(void **state)
 	/* 2 MiB (256 pages): counted like any large object, but not kept. */
 	hs_heap_stats(&s0);
 	char *m = hs_malloc((size_t)2 << 20);
-	assert_int_equal(hs_span_of((uintptr_t)m)->npages, 256);
+	assert_int_equal(hs_span_npages(hs_span_of((uintptr_t)m)), 256);
 	hs_free(m);
 	hs_heap_stats(&s1);
 	assert_int_equal(s1.large_allocs, s0.large_allocs + 1);
@@ -1166,6 +1183,70 @@ static void test_mcache_large_cache(void **state)
 	hs_heap_stats(&s1);
 	assert_int_equal(c->nlarge, 0);
 	assert_int_equal(s1.in_use, s0.in_use - NL * 13 * PAGE);
+	HEAP_CHECK();
+}
+
+/*
+ * Idle spans (core/mcache.c): an empty span in alloc[] and a kept large span go
+ * back to the heap once HS_IDLE_TICKS ticks have passed since the mcache last
+ * used them on a slow path; a tick looks at four size classes in turn, so
+ * within 17 more ticks every class has been looked at. Class 45 (4864 B x 5,
+ * 3 pages) and class 64 (24 KiB x 1, 3 pages) are emptied; class 48 (6528 B x
+ * 5, 4 pages) keeps an object and its span; then a refill stamps class 64's
+ * new span, which stays for HS_IDLE_TICKS ticks.
+ */
+static void test_mcache_idle_spans(void **state)
+{
+	(void)state;
+	enum { FULL_TURN = 17 };
+	hs_mcache *c = hs_mcache_get();
+	hs_heap_sweep(); /* nothing cached: every class starts without a span */
+	hs_span_class sc45 = hs_make_span_class(45), sc48 = hs_make_span_class(48), sc64 = hs_make_span_class(64);
+	hs_heap_stats_t s0, s1;
+
+	void *a[3], *one = hs_malloc(24576), *kept = hs_malloc(100000), *b = hs_malloc(6528);
+	for (unsigned i = 0; i < 3; i++)
+		a[i] = hs_malloc(4864);
+	hs_mspan *s45 = c->alloc[sc45], *s48 = c->alloc[sc48], *s64 = c->alloc[sc64];
+	for (unsigned i = 0; i < 3; i++)
+		hs_free(a[i]);
+	hs_free(one);
+	hs_free(kept);
+	assert_int_equal(c->nlarge, 1);
+	assert_int_equal(s45->idle_tick, c->ticks);
+	assert_int_equal(c->large[0]->idle_tick, c->ticks);
+
+	hs_heap_stats(&s0);
+	for (unsigned k = 0; k + 1 < HS_IDLE_TICKS; k++)
+		hs_mcache_tick(c);
+	assert_ptr_equal(c->alloc[sc45], s45);
+	assert_ptr_equal(c->alloc[sc64], s64);
+	assert_int_equal(c->nlarge, 1);
+	HEAP_CHECK();
+
+	for (unsigned k = 0; k < FULL_TURN; k++)
+		hs_mcache_tick(c);
+	hs_heap_stats(&s1);
+	assert_true(hs_mcache_span_is_empty(c->alloc[sc45]));
+	assert_true(hs_mcache_span_is_empty(c->alloc[sc64]));
+	assert_int_equal(c->nlarge, 0);
+	assert_null(hs_span_of((uintptr_t)a[0]));
+	assert_null(hs_span_of((uintptr_t)one));
+	assert_null(hs_span_of((uintptr_t)kept));
+	assert_int_equal(s1.in_use, s0.in_use - (3 + 3 + 13) * PAGE);
+	assert_ptr_equal(c->alloc[sc48], s48); /* b is still allocated */
+	HEAP_CHECK();
+
+	hs_free(hs_malloc(24576));
+	s64 = c->alloc[sc64];
+	assert_int_equal(s64->idle_tick, c->ticks);
+	for (unsigned k = 0; k + 1 < HS_IDLE_TICKS; k++)
+		hs_mcache_tick(c);
+	assert_ptr_equal(c->alloc[sc64], s64);
+	for (unsigned k = 0; k < FULL_TURN; k++)
+		hs_mcache_tick(c);
+	assert_true(hs_mcache_span_is_empty(c->alloc[sc64]));
+	hs_free(b);
 	HEAP_CHECK();
 }
 
@@ -1217,10 +1298,10 @@ static void assert_in_central_set(const hs_mspan *s)
 	unsigned sw = atomic_load(&hs_heap.sweepgen) / 2 % 2;
 	assert_int_equal(atomic_load(&s->state), HS_MSPAN_IN_USE);
 	assert_null(atomic_load(&s->owner));
-	assert_true(s->list == &c->partial[sw] || s->list == &c->full[sw]);
+	assert_true(on_list(&c->partial[sw], s) || on_list(&c->full[sw], s));
 	assert_int_equal(s->local_nfree, 0);
 	for (unsigned w = 0; w < hs_span_bitmap_words(s); w++)
-		assert_int_equal(s->local_free[w], 0);
+		assert_int_equal(hs_span_local_free(s)[w], 0);
 }
 
 static void test_mcache_thread_exit_releases(void **state)
@@ -1297,6 +1378,7 @@ int main(void)
 		cmocka_unit_test(test_mcache_owned_span_parking),
 		cmocka_unit_test(test_mcache_refill_eighth_rule),
 		cmocka_unit_test(test_mcache_large_cache),
+		cmocka_unit_test(test_mcache_idle_spans),
 		cmocka_unit_test(test_mcache_thread_exit_releases),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
