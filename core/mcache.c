@@ -239,11 +239,11 @@ hs_mspan *hs_mcache_take_large(hs_mcache *c, uintptr_t npages)
  * mcache counts the spans it takes from outside itself (ticks: refills from an
  * mcentral, large spans not found in its cache), the moments when it grows,
  * and stamps a span with the tick whenever it uses it on a slow path (a refill
- * that returns it, keeping a large span). At each tick it
- * first hands back what is unused: a kept large span, and an alloc[] span
- * whose objects its owner has all freed, once stamped HS_IDLE_TICKS ticks ago
- * or more. Their pages go back to the page allocator, where the span about to
- * be taken can reuse them.
+ * that returns it, keeping a large span). At each tick it first hands back
+ * what is unused: a kept large span, and an alloc[] span whose objects its
+ * owner has all freed, once stamped HS_IDLE_TICKS ticks ago or more. Their
+ * pages go back to the page allocator, where the span about to be taken can
+ * reuse them.
  *
  * The free and malloc paths do nothing for this, so a malloc/free pair costs
  * what it did. A tick looks at IDLE_SCAN size classes in turn, not all 67, so
