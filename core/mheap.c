@@ -120,8 +120,8 @@ void hs_mallocinit(void)
  *   prepare:     outer -> tracer -> leaves
  *   parent/child: leaves -> tracer -> outer
  *
- * and outer takes heap.lock itself only when the tracer did not register
- * (tracing off: its level is set exactly when it registers).
+ * The tracer registers whether or not it traces (a tracer may attach later
+ * through eBPF), so heap.lock is always its handlers' to take.
  *
  * Lock-free work in flight on other threads (an mcache refilling, a span being
  * swept off its set, a run the scavenger took while it madvises) is frozen in
@@ -131,8 +131,6 @@ void hs_mallocinit(void)
  * the scavenger and the sweeper restart on demand (the tracer's sampler too),
  * and their condition variables are new.
  */
-static int fork_tracer_holds_heap_lock;
-
 /*
  * ThreadSanitizer's deadlock detector follows at most 64 locks held by one
  * thread at once, and the fork handlers hold about 140. Under TSan each
@@ -197,14 +195,10 @@ static void fork_outer_prepare(void)
 		hs_lock(&hs_heap.central[i].lock);
 		tsan_hide(&hs_heap.central[i].lock);
 	}
-	if (!fork_tracer_holds_heap_lock)
-		hs_lock(&hs_heap.lock);
 }
 
 static void fork_outer_parent(void)
 {
-	if (!fork_tracer_holds_heap_lock)
-		hs_unlock(&hs_heap.lock);
 	for (unsigned i = HS_NUM_SPAN_CLASSES; i-- > 0;) {
 		tsan_show(&hs_heap.central[i].lock);
 		hs_unlock(&hs_heap.central[i].lock);
@@ -214,8 +208,6 @@ static void fork_outer_parent(void)
 
 static void fork_outer_child(void)
 {
-	if (!fork_tracer_holds_heap_lock)
-		hs_unlock(&hs_heap.lock);
 	for (unsigned i = 0; i < HS_NUM_SPAN_CLASSES; i++)
 		hs_mutex_init(&hs_heap.central[i].lock);
 	pthread_mutex_init(&hs_heap.sweeper_mu, NULL);
@@ -239,7 +231,6 @@ static void fork_register(void)
 	if (pthread_atfork(fork_leaves_prepare, fork_leaves_parent, fork_leaves_child) != 0)
 		hs_throw("mallocinit: cannot register fork handlers");
 	hs_trace_init_from_env();
-	fork_tracer_holds_heap_lock = atomic_load(&hs_trace_level) != HS_EVL_OFF;
 	if (pthread_atfork(fork_outer_prepare, fork_outer_parent, fork_outer_child) != 0)
 		hs_throw("mallocinit: cannot register fork handlers");
 }

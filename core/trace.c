@@ -569,8 +569,11 @@ static void finish_at_exit(void)
 
 void hs_trace_init_from_env(void)
 {
-	/* An attached tracer (probes/) wants the last sample and proc_end too. */
+	/* An attached tracer (probes/) wants the last sample and proc_end too,
+	 * and a process it traces may fork while its sampler holds sample_mu or
+	 * the order lock: the handlers are needed in every mode. */
 	atexit(finish_at_exit);
+	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	const char *v = getenv("HEAPSCOPE_TRACE_FD");
 	if (v == NULL || *v == '\0') {
 		/* Attached already: a tracer that attached to this pid before an
@@ -593,7 +596,6 @@ void hs_trace_init_from_env(void)
 	tracer.pid = (uint32_t)getpid();
 	tracer.tsc0 = stamp();
 	tracer.ns0 = now_ns();
-	pthread_atfork(fork_prepare, fork_parent, fork_child);
 	atomic_store(&hs_trace_level, (int)r->level);
 	HS_TRACE(proc_start, tracer.pid, (uint64_t)getppid(), r->level, 0);
 }
