@@ -111,7 +111,7 @@ void hs_mallocinit(void)
  * An mcentral lock and heap.lock are never held together anywhere else, so no
  * thread can be holding heap.lock while it waits for an mcentral lock, and
  * taking both here cannot deadlock; no thread takes two mcentral locks.
- * While tracing, the tracer's own handlers (core/trace.c) take heap.lock and
+ * The tracer's own handlers (core/trace.c) take heap.lock and
  * the tracer's order lock and emit proc_fork; pthread_atfork runs prepare
  * handlers in the reverse order of registration and the others in order, so
  * the heap registers two sets around the tracer's:
