@@ -589,8 +589,11 @@ static int gone(pid_t child, int pidfd, int *status)
 }
 
 /* Sleeps until about want events should be waiting, at the rate the last read
- * saw (n events since *last_ns), within [MIN_POLL_NS, MAX_POLL_NS]. On a 2-CPU
- * machine every wake-up of the recorder may take the CPU from the workload
+ * saw (n events since *last_ns), within [MIN_POLL_NS, MAX_POLL_NS]. Reading
+ * slots right behind a producer pulls each cache line away from it while it
+ * still writes the next record into the same line (records are 80 bytes;
+ * measured, that doubled the cost of tracing), and on a 2-CPU machine every
+ * wake-up of the recorder may take the CPU from the workload
  * (measured: polling every 200 us preempted heap-level churn 3,700 times a
  * second and cost it a quarter of its time), so the recorder wakes as seldom
  * as the ring allows: at the longest poll, even object-level churn fills less
@@ -617,10 +620,6 @@ static int drain(recorder *r, pid_t child, int pidfd, uint64_t deadline_ns)
 	size_t want = r->ring != NULL ? r->ring->capacity / 8 : 8 * BATCH;
 	for (;;) {
 		frame(r, 0);
-		/* Caught up: let the producers get well ahead before reading again.
-		 * Reading slots right behind a producer pulls each cache line away
-		 * from it while it still writes the next record into the same line
-		 * (records are 80 bytes); measured, that doubled the cost of tracing. */
 		hs_event *buf = batch_buffer(r);
 		size_t n = source_read(r, buf, BATCH, ended);
 		if (n != 0)
