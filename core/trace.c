@@ -237,6 +237,25 @@ static tbuf *new_buf(void)
 	return b;
 }
 
+/*
+ * Warms the ring slot that buffered record n will most likely fill: the one
+ * after this thread's last record, n further on, which is right whenever no
+ * other thread takes tickets before this buffer's flush. Without it, flush
+ * writes slots the recorder read last (or that fell out to L3) and stalls on
+ * every line (a third of the tracer's time at object level, perf); prefetched
+ * one record at a time while the buffer fills, the lines are in cache by the
+ * flush. A wrong guess only costs the prefetch.
+ */
+static inline __attribute__((always_inline)) void prefetch_slot(uint32_t n)
+{
+	hs_ring_hdr *r = tracer.ring;
+	if (r == NULL)
+		return;
+	const char *slot = (const char *)hs_ring_slot(r, tls_last_seq + 1 + n);
+	__builtin_prefetch(slot, 1, 3);
+	__builtin_prefetch(slot + sizeof(hs_event) - 1, 1, 3);
+}
+
 /* Inlined into the emitters of the buffered events: the call and its register
  * saves cost as much as the record itself. */
 static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
@@ -246,6 +265,7 @@ static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t
 		return;
 	if (b->n % STAMP_EVERY == 0)
 		b->stamp[b->n / STAMP_EVERY] = stamp();
+	prefetch_slot(b->n);
 	brec *e = &b->ev[b->n];
 	e->kind = kind;
 	e->arg[0] = a0;
