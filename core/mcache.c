@@ -164,6 +164,12 @@ static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
 /*
  * Gives the mcache a span of class sc with a free object (Go's refill); NULL when
  * the heap cannot grow. The current span, if any, is full.
+ *
+ * Events: mcache_refill marks a span entering the mcache from its mcentral, as
+ * in Go, and mcache_flush its leaving; a span's moves between alloc[] and
+ * owned[] stay inside the mcache and are not events (the sweep that precedes
+ * taking an owned span is). Under churn those moves are nearly every refill:
+ * 468 k of 476 k in 2 M steps, each a record that told the model nothing new.
  */
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 {
@@ -186,8 +192,8 @@ hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 		if (s == NULL)
 			return NULL;
 		atomic_store_explicit(&s->owner, c, memory_order_relaxed);
+		HS_TRACE(mcache_refill, s->start_addr, sc, s->alloc_count);
 	}
-	HS_TRACE(mcache_refill, s->start_addr, sc, s->alloc_count);
 	s->idle_tick = c->ticks;
 	c->alloc[sc] = s;
 	return s;

@@ -86,16 +86,18 @@ _Static_assert(HS_METRICS_NSPANCLASS == 2 * HS_NUM_SIZE_CLASSES, "one slot per s
 #define STORE_CAP (HS_METRICS_MAX_SAMPLES + 16)
 
 /*
- * What the pass knows about a span beyond the model's allocCount, kept only
- * for spans where it matters; the table's size follows the heap's spans, not
- * the session's length.
+ * A span in an mcache (the model's where is cached: from its mcache_refill to
+ * its mcache_flush or mcentral_move) may be allocated from without events
+ * until it is full. It counts as full, as Go's own accounting counts a cached
+ * span, unless its last event left it with too little room to be allocated
+ * from (less than an eighth of its slots free: mcache.c's worth_taking); a
+ * later sweep that leaves room makes it count as full again, since its owner
+ * takes such spans back without an event. See filling().
  *
- *   filling  an mcache took the span (mcache_refill) and may allocate from it
- *            without events until it is full; it counts as full (as Go's own
- *            accounting counts a cached span) until the mcache gives it back
- *            (mcache_flush), moves it (mcentral_move), or a sweep leaves it
- *            with too little room to be allocated from (less than an eighth
- *            of its slots free: mcache.c's worth_taking).
+ * What the pass knows about a span beyond the model, kept only for spans where
+ * it matters; the table's size follows the heap's spans, not the session's
+ * length.
+ *
  *   pending  objects freed and not yet swept (level objects only): the
  *            heap's allocCount still counts them. Free events add one, a
  *            sweep takes off the objects it freed. Per-thread buffers deliver
@@ -106,12 +108,11 @@ _Static_assert(HS_METRICS_NSPANCLASS == 2 * HS_NUM_SIZE_CLASSES, "one slot per s
  *            means its object is freed.
  *
  * Open addressing keyed by span base, linear probing, deletion by backward
- * shift; an entry goes once it says nothing (not filling, nothing pending).
+ * shift; an entry goes once it says nothing (nothing pending).
  */
 typedef struct span_state {
 	uintptr_t base; /* 0: an empty slot */
 	int64_t pending;
-	uint32_t filling;
 } span_state;
 
 typedef struct span_table {
@@ -208,7 +209,7 @@ static void table_del(span_table *t, uintptr_t base)
 /* Drops the entry of base once it says nothing. */
 static void table_tidy(span_table *t, span_state *e)
 {
-	if (e->filling == 0 && e->pending == 0)
+	if (e->pending == 0)
 		table_del(t, e->base);
 }
 
@@ -268,6 +269,13 @@ static void page_runs(const hs_pagealloc *p, uint64_t *free_pages, uint64_t *lar
 	*largest = run > best ? run : best;
 }
 
+/* The span counts as full: see the essay above span_state. */
+static int filling(const hs_model_span *sp, uint64_t nelems)
+{
+	return sp->where == HS_MODEL_SPAN_CACHED && sp->alloc_count < nelems &&
+	       (nelems - sp->alloc_count) * 8 >= nelems;
+}
+
 /* Arguments of the span walk. */
 typedef struct span_walk {
 	hs_metrics_sample *s;
@@ -285,7 +293,7 @@ static void span_bytes(const hs_model_span *sp, void *arg)
 		live = st != NULL && st->pending > 0 ? 0 : bytes;
 	} else if (c < HS_NUM_SIZE_CLASSES) {
 		uint64_t nelems = hs_class_nelems(c);
-		uint64_t n = st != NULL && st->filling ? nelems : sp->alloc_count;
+		uint64_t n = filling(sp, nelems) ? nelems : sp->alloc_count;
 		uint64_t freed = st != NULL && st->pending > 0 ? (uint64_t)st->pending : 0;
 		n = n < nelems ? n : nelems;
 		n = freed < n ? n - freed : 0;
@@ -418,35 +426,18 @@ static void flush_held(pass *ps, int exit)
 
 /* --- events ------------------------------------------------------------------- */
 
-/* Keeps the span table (see span_state) up to date with a span event. */
-static void note_span(pass *ps, const hs_event *e)
+/* A sweep at level objects: allocCount now counts the objects it freed, which
+ * are no longer pending. */
+static void note_sweep(pass *ps, const hs_event *e)
 {
-	uintptr_t base = (uintptr_t)e->arg[0];
-	if (e->kind == HS_EV_MCACHE_REFILL) {
-		span_state *st = table_put(&ps->spans, base);
-		if (st == NULL)
-			ps->oom = 1;
-		else
-			st->filling = 1;
+	if (!ps->objects || e->arg[1] >> 1 == 0 || e->arg[2] == 0)
 		return;
-	}
-	span_state *st = (span_state *)(e->kind == HS_EV_SWEEP && ps->objects && e->arg[2] != 0
-						? table_put(&ps->spans, base)
-						: table_get(&ps->spans, base));
+	span_state *st = table_put(&ps->spans, (uintptr_t)e->arg[0]);
 	if (st == NULL) {
-		ps->oom |= e->kind == HS_EV_SWEEP && ps->objects && e->arg[2] != 0;
+		ps->oom = 1;
 		return;
 	}
-	if (e->kind == HS_EV_SWEEP) {
-		/* allocCount now counts the frees; an owner keeps filling a span with room */
-		unsigned c = (unsigned)(e->arg[1] >> 1);
-		uint64_t nelems = c != 0 && c < HS_NUM_SIZE_CLASSES ? hs_class_nelems(c) : 1;
-		if (ps->objects && c != 0)
-			st->pending -= (int64_t)e->arg[2];
-		st->filling = st->filling && e->arg[3] < nelems && (nelems - e->arg[3]) * 8 >= nelems;
-	} else {
-		st->filling = 0;
-	}
+	st->pending -= (int64_t)e->arg[2];
 	table_tidy(&ps->spans, st);
 }
 
@@ -542,11 +533,8 @@ static void count_event(pass *ps, const hs_event *e)
 		}
 		table_del(&ps->spans, (uintptr_t)a[0]);
 		break;
-	case HS_EV_MCACHE_REFILL:
-	case HS_EV_MCACHE_FLUSH:
-	case HS_EV_MCENTRAL_MOVE:
 	case HS_EV_SWEEP:
-		note_span(ps, e);
+		note_sweep(ps, e);
 		break;
 	case HS_EV_PAGE_CACHE_ALLOC:
 		m->cache_allocs++;

@@ -60,7 +60,7 @@ extern "C" {
 	X(SWEEP, sweep, 14, HEAP, 4, base, spanclass, freed, alloc_count, -, -)                                    \
 	/* a span put into an mcentral set (0 partial swept, 1 partial unswept, 2 full swept, 3 full unswept) */   \
 	X(MCENTRAL_MOVE, mcentral_move, 15, HEAP, 4, base, spanclass, to_set, alloc_count, -, -)                \
-	/* an mcache takes a span for a class (refill), or gives one back (flush) */                               \
+	/* a span enters an mcache from its mcentral (refill), or goes back to it (flush) */                       \
 	X(MCACHE_REFILL, mcache_refill, 16, HEAP, 3, base, spanclass, alloc_count, -, -, -)                        \
 	X(MCACHE_FLUSH, mcache_flush, 17, HEAP, 3, base, spanclass, alloc_count, -, -, -)                          \
 	/* a background scavenger cycle (or an assist, or hs_heap_scavenge_all) starts and ends */                 \
