@@ -12,7 +12,7 @@
  * span-table hash), so it describes the heap exactly between two records.
  *
  * Buffered events. The events nothing is replayed from — sweep, mcentral_move,
- * mcache_refill/flush, malloc, free — are far the most frequent (a refill every
+ * mcache_refill/flush, malloc, free — are far the most frequent (a sweep every
  * few allocations under churn; two per malloc/free pair at object level). A
  * record written straight into the shared ring costs a locked add (which waits
  * for the previous record's stores to reach memory), a clock read and two cache
