@@ -173,6 +173,11 @@ static void park(hs_mcache *c, hs_mspan *s, hs_span_class sc)
  */
 hs_mspan *hs_mcache_refill(hs_mcache *c, hs_span_class sc)
 {
+	/* An attached tracer waits for this process's snapshot, which the sampler
+	 * takes: start it here too, not only when the heap makes a span, since a
+	 * program in a steady state can go seconds reusing the spans it owns.
+	 * First, while the mcache is consistent: starting a thread may malloc. */
+	hs_trace_start_sampler();
 	hs_mspan *s = c->alloc[sc];
 	if (s != &empty_mspan) {
 		if (has_pending_frees(s)) {

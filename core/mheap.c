@@ -469,10 +469,9 @@ static void account_alloc(uintptr_t base, uintptr_t npages, uintptr_t scav)
 	uint64_t now = atomic_fetch_add_explicit(&hs_heap.in_use, bytes, memory_order_relaxed) + bytes;
 	atomic_fetch_add_explicit(&hs_heap.pages_in_use, npages, memory_order_relaxed);
 	hs_scavenger_note_alloc(now);
-	if (!hs_heap.vclock.on) {
+	if (!hs_heap.vclock.on)
 		hs_scavenger_start();
-		hs_trace_start_sampler();
-	}
+	hs_trace_start_sampler();
 	hs_scavenger_assist();
 }
 

@@ -561,6 +561,8 @@ void hs_trace_start_sampler(void)
 {
 	if (__builtin_expect(!tracing() || atomic_load_explicit(&tracer.sampler_started, memory_order_acquire), 1))
 		return;
+	if (hs_heap.vclock.on) /* no threads under the virtual clock (core/background.c) */
+		return;
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&tracer.sampler_started, &expected, 1))
 		return;

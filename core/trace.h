@@ -98,8 +98,9 @@ uint64_t hs_trace_span_term(uintptr_t base, uintptr_t npages, unsigned spanclass
  * once by mallocinit; a bad descriptor is reported and tracing stays off. */
 void hs_trace_init_from_env(void);
 /* Starts the sampler thread (statistics and digests every 100 ms) if tracing is
- * on and it is not running. Called where the scavenger is started: never under
- * a heap lock, never before the heap can allocate. */
+ * on, it is not running, and the heap is not on the virtual clock. Called where
+ * the heap makes a span and where an mcache refills: never under a heap lock,
+ * never before the heap can allocate. */
 void hs_trace_start_sampler(void);
 /* Emits a statistics sample and a digest now (takes heap.lock). */
 void hs_trace_sample(void);

@@ -1384,6 +1384,73 @@ static void test_snapshot(void **state)
 	drop(whole);
 }
 
+/* Threads of this process (/proc/self/task). */
+static int count_threads(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return n;
+}
+
+/* The child of test_attach_noticed_at_refill: its exit status says what it saw. */
+static int attach_at_refill_child(void)
+{
+	enum { N = 20000 };
+	static void *o[N];
+	for (unsigned i = 0; i < N; i++)
+		o[i] = hs_malloc(64);
+	for (unsigned i = 0; i < N; i += 2)
+		hs_free(o[i]);
+	hs_heap_stats_t st;
+	hs_heap_stats(&st);
+	uint64_t pages = st.pages_in_use;
+	int before = count_threads();
+	heapscope_snap_begin_semaphore = 1; /* what the kernel does as the tracer attaches */
+	/* Refills from the spans this thread owns: half their slots are free. */
+	for (unsigned i = 0; i < N; i += 2)
+		o[i] = hs_malloc(64);
+	hs_heap_stats(&st);
+	if (st.pages_in_use != pages)
+		return 2; /* the heap made a span: the refill path was not the only one */
+	int during = before;
+	for (int k = 0; k < 100 && during == before; k++) {
+		sleep_us(10000);
+		during = count_threads();
+	}
+	heapscope_snap_begin_semaphore = 0;
+	return during == before + 1 ? 0 : 1;
+}
+
+/* An attach is noticed, and the sampler (which takes the snapshot) started, by
+ * a process that only refills its mcache from spans it owns and makes no span:
+ * a program in a steady state. */
+static void test_attach_noticed_at_refill(void **state)
+{
+	(void)state;
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		in_child = 1;
+		unsetenv("HEAPSCOPE_TRACE_FD");
+		_exit(attach_at_refill_child());
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 2)
+		fail_msg("the workload made a span: the test does not test the refill path");
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("no sampler thread started within 1 s of the attach");
+}
+
 /* A replica fed by hand: snap_begin, one chunk, then groups given as words. */
 static hs_model *snap_model(hs_event *e, uint64_t base)
 {
@@ -1583,6 +1650,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_fork_concurrent, release_owned),
 		cmocka_unit_test_teardown(test_snapshot, release_owned),
 		cmocka_unit_test_teardown(test_snapshot_groups, release_owned),
+		cmocka_unit_test_teardown(test_attach_noticed_at_refill, release_owned),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown_streams);
 }
