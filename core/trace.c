@@ -290,8 +290,9 @@ static inline __attribute__((always_inline)) void prefetch_slot(uint32_t n)
 	if (r == NULL)
 		return;
 	const char *slot = (const char *)hs_ring_slot(r, tls_last_seq + 1 + n);
-	__builtin_prefetch(slot, 1, 3);
-	__builtin_prefetch(slot + sizeof(hs_event) - 1, 1, 3);
+	/* Into L2, not L1: a buffer's worth of slots is 8 KiB of the workload's L1. */
+	__builtin_prefetch(slot, 1, 2);
+	__builtin_prefetch(slot + sizeof(hs_event) - 1, 1, 2);
 }
 
 /* Inlined into the emitters of the buffered events: the call and its register
