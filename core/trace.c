@@ -56,6 +56,9 @@
 /* Set at init, and to off when the process's tracing ends (hs_trace_finish):
  * read relaxed at every site, so a thread may emit one more record after. */
 _Atomic int hs_trace_level;
+/* The sampler thread runs (or is being started): read inline at every refill
+ * (hs_trace_start_sampler in trace.h). */
+_Atomic int hs_trace_sampler_running;
 
 #define SEMAPHORE_(NAME, name, ...)                                                                \
 	volatile unsigned short heapscope_##name##_semaphore __attribute__((section(".probes"), used));
@@ -67,7 +70,6 @@ static struct {
 	_Atomic uint32_t generation; /* bumped in a forked child: thread ids are stale */
 	atomic_flag order;	     /* the order lock: span events and the digest */
 	uint64_t span_hash, nspans;  /* order lock */
-	_Atomic int sampler_started;
 	pthread_mutex_t sample_mu; /* a sample and the end of tracing exclude each other */
 	int finished;		   /* sample_mu */
 	int snapped;		   /* the attached tracer has its snapshot; sample_mu */
@@ -205,6 +207,35 @@ static void populate_ahead(hs_ring_hdr *r, uint64_t end)
 		atomic_store(&tracer.populated, total);
 }
 
+/*
+ * CLOCK_MONOTONIC at stamp() value tsc_now, for a flush. The clock itself is
+ * read at most once per CLOCK_EVERY_NS of this thread's flushes and
+ * extrapolated with the TSC in between: a clock read costs a miss on the
+ * kernel's time data more often than not, and at heap level it was a fifth of
+ * the tracer's samples (perf, churn). Over 1 ms the extrapolation is off by
+ * the TSC rate's error since init, nanoseconds.
+ */
+#define CLOCK_EVERY_NS 1000000.0
+static __thread uint64_t tls_clock_tsc __attribute__((tls_model("initial-exec")));
+static __thread uint64_t tls_clock_ns __attribute__((tls_model("initial-exec")));
+static __thread double tls_clock_rate __attribute__((tls_model("initial-exec")));
+
+static uint64_t clock_at(uint64_t tsc_now)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	double since = (double)(tsc_now - tls_clock_tsc) * tls_clock_rate;
+	if (tsc_now >= tls_clock_tsc && tls_clock_rate > 0 && since < CLOCK_EVERY_NS)
+		return tls_clock_ns + (uint64_t)since;
+	uint64_t ns = now_ns();
+	tls_clock_tsc = tsc_now;
+	tls_clock_ns = ns;
+	tls_clock_rate = stamp_rate(tsc_now, ns);
+	return ns;
+#else
+	return tsc_now; /* stamp() is the clock */
+#endif
+}
+
 /* The times of the buffer's records: each group of STAMP_EVERY records
  * between its stamp and the next group's (or the flush's), in proportion to a
  * record's place in the group. ns[] receives one time per record. */
@@ -239,7 +270,8 @@ static void flush(tbuf *b)
 	}
 	populate_ahead(r, seq + n);
 	uint64_t ts[BUF_EVENTS];
-	record_times(b, stamp(), now_ns(), ts);
+	uint64_t tsc = stamp();
+	record_times(b, tsc, clock_at(tsc), ts);
 	uint32_t pid = tracer.pid, tid = thread_id();
 	uint64_t last_ts = tls_last_ts;
 	for (uint32_t i = 0; i < n; i++) {
@@ -356,7 +388,9 @@ static void emit(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 	if (r == NULL || (e = hs_ring_reserve(r, &seq)) == NULL)
 		return;
 	populate_ahead(r, seq + 1);
-	e->ts = now_ns();
+	uint64_t ts = now_ns();
+	/* Never below this thread's last record, whose time may be extrapolated (clock_at). */
+	e->ts = ts > tls_last_ts ? ts : tls_last_ts;
 	tls_last_ts = e->ts;
 	e->pid = tracer.pid;
 	e->tid = thread_id();
@@ -554,18 +588,16 @@ static void *sampler(void *arg)
 			nanosleep(&d, NULL);
 		now = 0;
 	} while (sample());
-	atomic_store_explicit(&tracer.sampler_started, 0, memory_order_release);
+	atomic_store_explicit(&hs_trace_sampler_running, 0, memory_order_release);
 	return NULL;
 }
 
-void hs_trace_start_sampler(void)
+void hs_trace_start_sampler_slow(void)
 {
-	if (__builtin_expect(!tracing() || atomic_load_explicit(&tracer.sampler_started, memory_order_acquire), 1))
-		return;
-	if (hs_heap.vclock.on) /* no threads under the virtual clock (core/background.c) */
+	if (!tracing() || hs_heap.vclock.on) /* no threads under the virtual clock (core/background.c) */
 		return;
 	int expected = 0;
-	if (!atomic_compare_exchange_strong(&tracer.sampler_started, &expected, 1))
+	if (!atomic_compare_exchange_strong(&hs_trace_sampler_running, &expected, 1))
 		return;
 	pthread_t t;
 	pthread_attr_t a;
@@ -616,7 +648,7 @@ static void fork_child(void)
 	uint64_t fork_seq = tls_last_seq;
 	tracer.pid = (uint32_t)getpid();
 	atomic_fetch_add(&tracer.generation, 1);
-	atomic_store(&tracer.sampler_started, 0);
+	atomic_store(&hs_trace_sampler_running, 0);
 	atomic_store(&tracer.populated, 0); /* fork copies no page-table entries of a shared mapping */
 	pthread_mutex_init(&tracer.sample_mu, NULL);
 	spin_unlock(&tracer.bufs_lock);

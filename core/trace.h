@@ -97,11 +97,21 @@ uint64_t hs_trace_span_term(uintptr_t base, uintptr_t npages, unsigned spanclass
 /* Maps the ring named by HEAPSCOPE_TRACE_FD, if any, and sets the level. Called
  * once by mallocinit; a bad descriptor is reported and tracing stays off. */
 void hs_trace_init_from_env(void);
+extern _Atomic int hs_trace_sampler_running __attribute__((visibility("hidden")));
+void hs_trace_start_sampler_slow(void);
+
 /* Starts the sampler thread (statistics and digests every 100 ms) if tracing is
  * on, it is not running, and the heap is not on the virtual clock. Called where
- * the heap makes a span and where an mcache refills: never under a heap lock,
- * never before the heap can allocate. */
-void hs_trace_start_sampler(void);
+ * the heap makes a span and at every mcache refill: never under a heap lock,
+ * never before the heap can allocate. Inline: three loads while traced. */
+static inline void hs_trace_start_sampler(void)
+{
+	if (__builtin_expect((atomic_load_explicit(&hs_trace_level, memory_order_relaxed) != HS_EVL_OFF ||
+			      heapscope_snap_begin_semaphore != 0) &&
+				     !atomic_load_explicit(&hs_trace_sampler_running, memory_order_acquire),
+			     0))
+		hs_trace_start_sampler_slow();
+}
 /* Emits a statistics sample and a digest now (takes heap.lock). */
 void hs_trace_sample(void);
 /* Final sample, digest and proc_end; the process's tracing stops. */
