@@ -212,8 +212,8 @@ static void populate_ahead(hs_ring_hdr *r, uint64_t end)
 }
 
 /*
- * CLOCK_MONOTONIC at stamp() value tsc_now, for a flush. The clock itself is
- * read at most once per CLOCK_EVERY_NS of this thread's flushes and
+ * CLOCK_MONOTONIC at stamp() value tsc_now, for a record. The clock itself is
+ * read at most once per CLOCK_EVERY_NS of this thread's records and
  * extrapolated with the TSC in between: a clock read costs a miss on the
  * kernel's time data more often than not, and at heap level it was a fifth of
  * the tracer's samples (perf, churn). Over 1 ms the extrapolation is off by
@@ -392,8 +392,8 @@ static void emit(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t 
 	if (r == NULL || (e = hs_ring_reserve(r, &seq)) == NULL)
 		return;
 	populate_ahead(r, seq + 1);
-	uint64_t ts = now_ns();
-	/* Never below this thread's last record, whose time may be extrapolated (clock_at). */
+	uint64_t ts = clock_at(stamp());
+	/* Never below this thread's last record (the clock was extrapolated from another read). */
 	e->ts = ts > tls_last_ts ? ts : tls_last_ts;
 	tls_last_ts = e->ts;
 	e->pid = tracer.pid;
