@@ -331,13 +331,10 @@ static inline __attribute__((always_inline)) void prefetch_slot(uint32_t n)
 	__builtin_prefetch(slot + sizeof(hs_event) - 1, 1, 2);
 }
 
-/* Inlined into the emitters of the buffered events: the call and its register
- * saves cost as much as the record itself. */
-static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3, uint64_t a4, uint64_t a5)
+/* Appends a record to b, flushing it when full. */
+static inline __attribute__((always_inline)) void put(tbuf *b, unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2,
+						      uint64_t a3, uint64_t a4, uint64_t a5)
 {
-	tbuf *b = tls_buf;
-	if (__builtin_expect(b == NULL, 0) && (b = tls_buf = new_buf()) == NULL)
-		return;
 	if (b->n % STAMP_EVERY == 0)
 		b->stamp[b->n / STAMP_EVERY] = stamp();
 	prefetch_slot(b->n);
@@ -351,6 +348,28 @@ static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t
 	e->arg[5] = a5;
 	if (++b->n == BUF_EVENTS)
 		flush(b);
+}
+
+/* A thread's first buffered record: out of line, so that the emitters keep
+ * the arguments in their argument registers (no call before the stores). */
+static __attribute__((noinline)) void buffer_first(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+						     uint64_t a4, uint64_t a5)
+{
+	tbuf *b = tls_buf = new_buf();
+	if (b != NULL)
+		put(b, kind, a0, a1, a2, a3, a4, a5);
+}
+
+/* Inlined into the emitters of the buffered events: the call and its register
+ * saves cost as much as the record itself. */
+static inline __attribute__((always_inline)) void buffer(unsigned kind, uint64_t a0, uint64_t a1, uint64_t a2, uint64_t a3,
+							 uint64_t a4, uint64_t a5)
+{
+	tbuf *b = tls_buf;
+	if (__builtin_expect(b == NULL, 0))
+		buffer_first(kind, a0, a1, a2, a3, a4, a5);
+	else
+		put(b, kind, a0, a1, a2, a3, a4, a5);
 }
 
 void hs_trace_thread_exit(void)
