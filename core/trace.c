@@ -318,7 +318,9 @@ static tbuf *new_buf(void)
  * writes slots the recorder read last (or that fell out to L3) and stalls on
  * every line (a third of the tracer's time at object level, perf); prefetched
  * one record at a time while the buffer fills, the lines are in cache by the
- * flush. A wrong guess only costs the prefetch.
+ * flush. A wrong guess only costs the prefetch. Record n warms slot n + 1: the
+ * slot of an ordered event that flushes the buffer after it, too, and for the
+ * last record the next buffer's first.
  */
 static inline __attribute__((always_inline)) void prefetch_slot(uint32_t n)
 {
@@ -337,7 +339,7 @@ static inline __attribute__((always_inline)) void put(tbuf *b, unsigned kind, ui
 {
 	if (b->n % STAMP_EVERY == 0)
 		b->stamp[b->n / STAMP_EVERY] = stamp();
-	prefetch_slot(b->n);
+	prefetch_slot(b->n + 1);
 	brec *e = &b->ev[b->n];
 	e->kind = kind;
 	e->arg[0] = a0;
