@@ -160,3 +160,16 @@ uint64_t oracle_rss_bytes(void)
 	fclose(f);
 	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
 }
+
+long oracle_threads(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	long n = -1;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "Threads: %ld", &n) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return n;
+}

@@ -80,5 +80,7 @@ int oracle_expect_abort(void (*fn)(void *), void *arg, const char *want, char *o
 
 /* The process's resident bytes, from /proc/self/statm; aborts if unreadable. */
 uint64_t oracle_rss_bytes(void);
+/* The process's threads, from /proc/self/status; -1 if unreadable. */
+long oracle_threads(void);
 
 #endif /* HS_TEST_ORACLE_H */

@@ -211,20 +211,6 @@ static void *v_allocate(void *arg)
 	return NULL;
 }
 
-/* Threads of this process, from /proc/self/status. */
-static long threads_now(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	long n = -1;
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Threads: %ld", &n) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return n;
-}
-
 /*
  * A thread allocates the objects and exits, so that its spans go to the
  * mcentrals; this thread frees them all (64 MiB, past any sweep trigger), so
@@ -246,9 +232,9 @@ static int child_virtual(int budget_zero)
 		hs_free(v_objects[i]);
 	hs_heap_stats_t before, s;
 	hs_heap_stats(&before);
-	if (before.sweep_cycles == 0 || threads_now() != 1) {
+	if (before.sweep_cycles == 0 || oracle_threads() != 1) {
 		printf("%s: %llu sweep cycles, %ld threads before the clock moved\n", me,
-		       (unsigned long long)before.sweep_cycles, threads_now());
+		       (unsigned long long)before.sweep_cycles, oracle_threads());
 		return 1;
 	}
 	double capacity = 0.01 * (double)sysconf(_SC_NPROCESSORS_ONLN);
@@ -266,8 +252,8 @@ static int child_virtual(int budget_zero)
 	       me, (unsigned long long)before.spans_released, (unsigned long long)s.spans_released,
 	       (unsigned long long)(s.scav_released >> 20), (unsigned long long)s.scav_cycles,
 	       (double)s.scav_cpu_ns / 1e6, (unsigned long long)(s.retained >> 20),
-	       (unsigned long long)(s.scav_goal >> 20), threads_now());
-	if (s.spans_released <= before.spans_released || threads_now() != 1 || hs_heap_virtual_clock() != -1)
+	       (unsigned long long)(s.scav_goal >> 20), oracle_threads());
+	if (s.spans_released <= before.spans_released || oracle_threads() != 1 || hs_heap_virtual_clock() != -1)
 		return 1;
 	if (budget_zero)
 		return s.scav_released != 0 || s.scav_cycles != 0 || s.scav_cpu_ns != 0;

@@ -1384,20 +1384,6 @@ static void test_snapshot(void **state)
 	drop(whole);
 }
 
-/* Threads of this process (/proc/self/task). */
-static int count_threads(void)
-{
-	FILE *f = fopen("/proc/self/status", "r");
-	char line[256];
-	int n = -1;
-	while (f != NULL && fgets(line, sizeof line, f) != NULL)
-		if (sscanf(line, "Threads: %d", &n) == 1)
-			break;
-	if (f != NULL)
-		fclose(f);
-	return n;
-}
-
 /* The child of test_attach_noticed_at_refill: its exit status says what it saw. */
 static int attach_at_refill_child(void)
 {
@@ -1410,7 +1396,7 @@ static int attach_at_refill_child(void)
 	hs_heap_stats_t st;
 	hs_heap_stats(&st);
 	uint64_t pages = st.pages_in_use;
-	int before = count_threads();
+	long before = oracle_threads();
 	heapscope_snap_begin_semaphore = 1; /* what the kernel does as the tracer attaches */
 	/* Refills from the spans this thread owns: half their slots are free. */
 	for (unsigned i = 0; i < N; i += 2)
@@ -1418,10 +1404,10 @@ static int attach_at_refill_child(void)
 	hs_heap_stats(&st);
 	if (st.pages_in_use != pages)
 		return 2; /* the heap made a span: the refill path was not the only one */
-	int during = before;
+	long during = before;
 	for (int k = 0; k < 100 && during == before; k++) {
 		sleep_us(10000);
-		during = count_threads();
+		during = oracle_threads();
 	}
 	heapscope_snap_begin_semaphore = 0;
 	return during == before + 1 ? 0 : 1;
