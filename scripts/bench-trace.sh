@@ -14,7 +14,7 @@
 #     draining to a null sink (its summary line), median and minimum over rounds.
 set -eu
 hs=${1:?usage: bench-trace.sh HEAPSCOPE [ROUNDS [BASELINE]]}
-rounds=${2:-5}
+rounds=${2:-11}
 base=${3:-}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
