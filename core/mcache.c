@@ -84,7 +84,7 @@ static void uncache(hs_mcache *c, hs_mspan *s, hs_span_class sc)
  * grows). */
 static int worth_taking(const hs_mspan *s, unsigned room)
 {
-	return room * 8 >= s->nelems || (room != 0 && hs_scavenger_tight());
+	return hs_room_worth_taking(room, s->nelems) || (room != 0 && hs_scavenger_tight());
 }
 
 static int has_room(const hs_mspan *s)

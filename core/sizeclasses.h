@@ -95,6 +95,15 @@ static inline unsigned hs_class_nelems(unsigned c)
 	return (unsigned)(((uint32_t)hs_class_to_allocnpages[c] << HS_PAGE_SHIFT) / hs_class_to_size[c]);
 }
 
+/* A span with room free objects of its nelems is worth an mcache allocating
+ * from: at least an eighth of it. Fewer would make it refill again within a
+ * few allocations (core/mcache.c); reports count such a span's objects as
+ * live rather than the span as filling (store/metrics.c). */
+static inline int hs_room_worth_taking(unsigned room, unsigned nelems)
+{
+	return room * 8 >= nelems;
+}
+
 /*
  * hs_obj_index returns offset / size for the class whose hs_class_to_divmagic is
  * divmagic, where offset is a byte offset from the start of a span of that class

@@ -90,7 +90,7 @@ _Static_assert(HS_METRICS_NSPANCLASS == 2 * HS_NUM_SIZE_CLASSES, "one slot per s
  * its mcache_flush or mcentral_move) may be allocated from without events
  * until it is full. It counts as full, as Go's own accounting counts a cached
  * span, unless its last event left it with too little room to be allocated
- * from (less than an eighth of its slots free: mcache.c's worth_taking); a
+ * from (less than an eighth of its slots free: hs_room_worth_taking); a
  * later sweep that leaves room makes it count as full again, since its owner
  * takes such spans back without an event. See filling().
  *
@@ -273,7 +273,7 @@ static void page_runs(const hs_pagealloc *p, uint64_t *free_pages, uint64_t *lar
 static int filling(const hs_model_span *sp, uint64_t nelems)
 {
 	return sp->where == HS_MODEL_SPAN_CACHED && sp->alloc_count < nelems &&
-	       (nelems - sp->alloc_count) * 8 >= nelems;
+	       hs_room_worth_taking((unsigned)(nelems - sp->alloc_count), (unsigned)nelems);
 }
 
 /* Arguments of the span walk. */
