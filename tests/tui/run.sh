@@ -79,16 +79,28 @@ screen() { T capture-pane -p -t "$1" >"$tmp/screen"; }
 keys() { s=$1; shift; T send-keys -t "$s" "$@"; }
 types() { T send-keys -t "$1" -l "$2"; } # literal text (send-keys reads 0x... as a key code)
 
-# wait_for SESSION PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
-wait_for() {
+# wait_until SESSION CONDITION [SECONDS]: until the shell CONDITION holds for a
+# fresh capture in $tmp/screen. ncurses may be part-way through a redraw when
+# the pane is captured, so a check on the whole screen must poll too.
+wait_until() {
 	i=0 lim=$((${3:-5} * 10))
 	while [ $i -lt $lim ]; do
 		screen "$1"
-		grep -q -E -- "$2" "$tmp/screen" && return 0
+		eval "$2" && return 0
 		sleep 0.1
 		i=$((i + 1))
 	done
 	return 1
+}
+
+# wait_for SESSION PATTERN [SECONDS]: until the screen shows PATTERN (grep -E).
+wait_for() { want=$2; wait_until "$1" 'grep -q -E -- "$want" "$tmp/screen"' "${3:-5}"; }
+
+# wait_count SESSION PATTERN N: until exactly N lines match PATTERN; the
+# count seen last is left in $count.
+wait_count() {
+	want=$2 n=$3
+	wait_until "$1" 'count=$(grep -c -E -- "$want" "$tmp/screen"); [ "$count" -eq "$n" ]'
 }
 
 check() { # check NAME SESSION PATTERN [SECONDS]
@@ -135,8 +147,8 @@ check "summary: Backspace at the top shows the whole heap" $S 'whole heap: [0-9]
 # Tab cycles every pane, Shift-Tab goes back.
 keys $S Tab
 check "Tab: chunk bitmaps pane" $S 'Chunk bitmaps +chunk 0x[0-9a-f]+: 512 pages, 32 x 16'
-rows=$(grep -c -E '^ *(0|32|64|96|128|160|192|224|256|288|320|352|384|416|448|480) ' "$tmp/screen")
-[ "$rows" -eq 16 ] && pass "chunk pane: 16 rows of 32 pages" || fail "chunk pane: 16 rows of 32 pages (got $rows)"
+wait_count $S '^ *(0|32|64|96|128|160|192|224|256|288|320|352|384|416|448|480) ' 16 &&
+	pass "chunk pane: 16 rows of 32 pages" || fail "chunk pane: 16 rows of 32 pages (got $count)"
 check "chunk pane: counts and legend" $S 'allocated [0-9]+ +free [0-9]+ +released [0-9]+'
 keys $S PageDown
 check "chunk pane: PgDn moves to the next chunk" $S '\(2 of [0-9]+ in use\)'
@@ -199,13 +211,13 @@ fi
 # Resize.
 T resize-window -t $S -x 100 -y 30
 check "resize to 100x30: redrawn" $S '^Chunk bitmaps'
-if [ "$(wc -l <"$tmp/screen")" -ge 29 ] && grep -q '6 Timeline' "$tmp/screen"; then
+if wait_until $S '[ "$(wc -l <"$tmp/screen")" -ge 29 ] && grep -q "6 Timeline" "$tmp/screen"'; then
 	pass "resize to 100x30: the whole screen"
 else
 	fail "resize to 100x30: the whole screen"
 fi
 T resize-window -t $S -x 40 -y 10
-if wait_for $S 'too small' && [ "$(grep -c . "$tmp/screen")" -eq 1 ]; then
+if wait_for $S 'too small' && wait_count $S . 1; then
 	pass "resize to 40x10: one line saying too small"
 else
 	fail "resize to 40x10: one line saying too small"
@@ -238,9 +250,8 @@ done
 [ $ok -eq 1 ] && pass "LANG=C: ASCII glyphs only, every pane and the help" || fail "LANG=C: ASCII glyphs only"
 keys $S 2
 wait_for $S 'Chunk bitmaps'
-rows=$(grep -c -E '^ *[0-9]+ [#.:!@]{32}( |$)' "$tmp/screen")
-[ "$rows" -eq 16 ] && pass "LANG=C: the chunk grid is 32x16 ASCII cells" ||
-	fail "LANG=C: the chunk grid is 32x16 ASCII cells (got $rows rows)"
+wait_count $S '^ *[0-9]+ [#.:!@]{32}( |$)' 16 && pass "LANG=C: the chunk grid is 32x16 ASCII cells" ||
+	fail "LANG=C: the chunk grid is 32x16 ASCII cells (got $count rows)"
 keys $S q
 
 # --- NO_COLOR: works, and no colour is drawn ----------------------------------------------------
