@@ -138,6 +138,13 @@ static inline int hs_span_bits_inline(const hs_mspan *s)
 	return s->alloc_bits == s->inline_bits;
 }
 
+/* Loads the complement of allocation word w into alloc_cache (1 = free): Go's
+ * refillAllocCache. Inline: the sweep and nextFreeIndex call it on every refill. */
+static inline void hs_span_refill_alloc_cache(hs_mspan *s, unsigned w)
+{
+	s->alloc_cache = ~atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
+}
+
 static inline uintptr_t hs_span_npages(const hs_mspan *s)
 {
 	unsigned k = s->spanclass >> 1;
@@ -446,7 +453,6 @@ int hs_arena_sys_alloc(uintptr_t n, uintptr_t *base, uintptr_t *size);
 void hs_span_init_objects(hs_mspan *s, uintptr_t npages, hs_span_class sc);
 void hs_span_release_bits(hs_mspan *s);
 void hs_span_sweep(hs_mspan *s);
-void hs_span_refill_alloc_cache(hs_mspan *s, unsigned whichword);
 unsigned hs_span_next_free_index(hs_mspan *s);
 
 /* --- core/mcentral.c -------------------------------------------------------------- */
@@ -481,7 +487,15 @@ void hs_scavenger_read_env(void);
 void hs_scavenger_note_alloc(uint64_t in_use_now);
 void hs_scavenger_start(void);
 void hs_scavenger_assist(void);
-int hs_scavenger_tight(void);
+int hs_scavenger_near_limit(void);
+
+/* Retained memory is within a tenth of the memory limit, if one is set. Inline,
+ * since the mcache's refill asks on every span it looks at, and with no limit
+ * (the usual case) the answer is one load. */
+static inline int hs_scavenger_tight(void)
+{
+	return hs_heap.scav.memory_limit != 0 && hs_scavenger_near_limit();
+}
 uint64_t hs_scavenger_turn(uint64_t now, int virtual_cost);
 
 /* --- core/sweep.c --------------------------------------------------------------------- */

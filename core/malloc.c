@@ -59,15 +59,18 @@ static inline uintptr_t next_free_fast(hs_mspan *s)
 	return 0;
 }
 
-/* Go's mcache.nextFree: the slow path, refilling when the span is full. */
+/* Go's mcache.nextFree: the slow path, refilling when the span is full; 0 with
+ * errno ENOMEM when the heap cannot grow. */
 static uintptr_t next_free(hs_mcache *c, hs_span_class sc, hs_mspan **sp)
 {
 	hs_mspan *s = c->alloc[sc];
 	unsigned idx = hs_span_next_free_index(s);
 	if (idx == s->nelems) {
 		s = hs_mcache_refill(c, sc);
-		if (s == NULL)
+		if (s == NULL) {
+			errno = ENOMEM;
 			return 0;
+		}
 		idx = hs_span_next_free_index(s);
 	}
 	s->alloc_count++;
@@ -114,13 +117,8 @@ static void *small_alloc(hs_mcache *c, unsigned sizeclass, size_t size, int zero
 	hs_span_class sc = hs_make_span_class(sizeclass);
 	hs_mspan *s = c->alloc[sc];
 	uintptr_t v = next_free_fast(s);
-	if (v == 0) {
-		v = next_free(c, sc, &s);
-		if (v == 0) {
-			errno = ENOMEM;
-			return NULL;
-		}
-	}
+	if (v == 0 && (v = next_free(c, sc, &s)) == 0)
+		return NULL;
 	if (zero && s->needzero)
 		memset((void *)v, 0, size);
 	return (void *)v;
@@ -136,42 +134,59 @@ static void *malloc_internal(size_t size, int zero)
 	return large_alloc(c, size, zero);
 }
 
-/* The malloc event of an object just allocated (p may be NULL: no event). */
-__attribute__((noinline)) static void trace_malloc(const void *p, size_t size)
+/* The malloc event of an object just allocated (p may be NULL: no event); s is
+ * p's span where the caller has it, NULL for a lookup. It returns p, so that
+ * callers reach it by a tail call and keep nothing live across it. An
+ * object-level tracer that has just attached raises malloc's semaphore with
+ * the others, and this is where the process first notices: a program can go
+ * seconds without a refill, let alone a new span, so the sampler, which takes
+ * the attach's snapshot, starts here too. */
+__attribute__((noinline)) static void *trace_malloc(void *p, size_t size, hs_mspan *s)
 {
-	hs_mspan *s = hs_span_of((uintptr_t)p);
+	hs_trace_start_sampler();
+	if (p != NULL && s == NULL)
+		s = hs_span_of((uintptr_t)p);
 	if (p != NULL && s != NULL)
 		HS_TRACE(malloc, (uintptr_t)p, size, hs_span_class_size(s->spanclass) ? s->spanclass : 0);
+	return p;
 }
 
-static inline void *traced(void *p, size_t size)
+static inline void *traced(void *p, size_t size, hs_mspan *s)
 {
-	if (HS_TRACE_ON(malloc))
-		trace_malloc(p, size);
-	return p;
+	return HS_TRACE_ON(malloc) ? trace_malloc(p, size, s) : p;
 }
 
 __attribute__((noinline)) static void *malloc_slow(size_t size)
 {
-	return traced(malloc_internal(size, 0), size);
+	return traced(malloc_internal(size, 0), size, NULL);
+}
+
+/* The fast path's span of class sc has no object left in its allocCache: Go's
+ * nextFree, without the general path's checks, which the fast path has made. */
+__attribute__((noinline)) static void *malloc_next_free(hs_mcache *c, hs_span_class sc, size_t size)
+{
+	hs_mspan *s = NULL;
+	void *p = (void *)next_free(c, sc, &s);
+	return traced(p, size, s);
 }
 
 /*
  * Fast path: a thread with an mcache, a small size (1..32768 bytes), and room in
  * the class's span: a table lookup and nextFreeFast, with no call and no
- * register saves. Everything else (first use, size 0, large sizes, a full span)
- * takes the general path.
+ * register saves (the malloc event, when traced, is a tail call). A full span
+ * goes to nextFree; everything else (first use, size 0, large sizes) takes the
+ * general path.
  */
 void *hs_malloc(size_t size)
 {
 	hs_mcache *c = hs_tls_mcache;
 	if (__builtin_expect(c != NULL && size - 1 < HS_MAX_SMALL_SIZE, 1)) {
-		hs_mspan *s = c->alloc[hs_make_span_class(hs_size_to_class(size))];
+		hs_span_class sc = hs_make_span_class(hs_size_to_class(size));
+		hs_mspan *s = c->alloc[sc];
 		uintptr_t v = next_free_fast(s);
-		if (__builtin_expect(v != 0, 1)) {
-			HS_TRACE(malloc, v, size, s->spanclass);
-			return (void *)v;
-		}
+		if (__builtin_expect(v != 0, 1))
+			return traced((void *)v, size, s);
+		return malloc_next_free(c, sc, size);
 	}
 	return malloc_slow(size);
 }
@@ -183,7 +198,7 @@ void *hs_calloc(size_t n, size_t size)
 		errno = ENOMEM;
 		return NULL;
 	}
-	return traced(malloc_internal(total, 1), total);
+	return traced(malloc_internal(total, 1), total, NULL);
 }
 
 /* --- free ------------------------------------------------------------------------ */
@@ -297,7 +312,7 @@ __attribute__((noinline)) static void free_slow(void *p)
 static inline void owner_free(hs_mcache *c, hs_mspan *s, uint64_t *own, uint64_t bit)
 {
 	*own |= bit;
-	if (__builtin_expect(++s->local_nfree == s->alloc_count, 0) && c->alloc[s->spanclass] != s)
+	if (__builtin_expect(++s->local_nfree == s->alloc_count, 0) && s->listed)
 		hs_mcache_retire(c, s);
 }
 
@@ -328,9 +343,30 @@ __attribute__((noinline)) static void free_from_exhausted(hs_mcache *c, hs_mspan
 	owner_free(c, s, own, bit);
 }
 
+/* The owner's free of object idx, checked: fi is the freeindex the checks read. */
+static inline void accepted_free(hs_mcache *c, hs_mspan *s, unsigned idx, uint64_t *own, unsigned fi)
+{
+	if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0))
+		free_from_exhausted(c, s, idx, own);
+	else
+		owner_free(c, s, own, UINT64_C(1) << (idx % 64));
+}
+
+/* The same after the free event of a, object idx (only for a free the heap
+ * accepts). Out of line, so that hs_free, calling nothing but tail calls, saves
+ * no registers. */
+__attribute__((noinline)) static void traced_free(hs_mcache *c, hs_mspan *s, unsigned idx, uint64_t *own, unsigned fi,
+						  uintptr_t a)
+{
+	hs_trace_start_sampler(); /* as in trace_malloc */
+	HS_TRACE(free, a);
+	accepted_free(c, s, idx, own, fi);
+}
+
 /*
  * Fast path: the owner of the span frees a valid object. The same checks as
- * free_slow, in the same order; any that does not pass (or another thread's
+ * free_slow, in the same order, but for the span's state, which ownership
+ * implies (below); any that does not pass (or another thread's
  * span, a large object, no mcache) goes to free_slow, which checks again and
  * reports. Only the owner touches local_free, so a plain or suffices.
  */
@@ -339,27 +375,31 @@ void hs_free(void *p)
 	uintptr_t a = (uintptr_t)p;
 	hs_mspan *s = hs_span_of(a);
 	hs_mcache *c = hs_tls_mcache;
+	/* A span this thread's mcache owns is in use (an owner lets go before a
+	 * span changes state) and all its fields were written by this thread or
+	 * taken under a lock: no state check, and plain loads. div_mul is 0 for a
+	 * large object's span, which the mcache may own too (its large cache). */
 	if (__builtin_expect(s != NULL && c != NULL, 1) &&
-	    atomic_load_explicit(&s->owner, memory_order_relaxed) == c &&
-	    atomic_load_explicit(&s->state, memory_order_acquire) == HS_MSPAN_IN_USE && s->div_mul != 0) {
+	    atomic_load_explicit(&s->owner, memory_order_relaxed) == c && s->div_mul != 0) {
 		unsigned idx = (unsigned)(((uint64_t)(a - s->start_addr) * s->div_mul) >> 32);
-		unsigned w = idx / 64;
-		uint64_t bit = UINT64_C(1) << (idx % 64);
-		unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_acquire);
-		_Atomic uint64_t *ab = s->alloc_bits + w;
-		uintptr_t stride = s->bits_stride;
-		_Atomic uint64_t *remote = (_Atomic uint64_t *)((char *)ab + stride);
-		uint64_t *own = (uint64_t *)((char *)ab + 2 * stride);
-		if (idx < s->nelems && s->start_addr + idx * s->elemsize == a &&
-		    (idx < fi || (atomic_load_explicit(ab, memory_order_relaxed) & bit)) &&
-		    !((*own | atomic_load_explicit(remote, memory_order_relaxed)) & bit)) {
-			HS_TRACE(free, a); /* the free event: only for a free the heap accepts */
-			if (__builtin_expect(fi == s->nelems && fi <= UNDO_MAX_OBJECTS, 0)) {
-				free_from_exhausted(c, s, idx, own);
-			} else {
-				owner_free(c, s, own, bit);
+		if (idx < s->nelems && s->start_addr + idx * s->elemsize == a) {
+			unsigned fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
+			uint64_t bit = UINT64_C(1) << (idx % 64);
+			_Atomic uint64_t *ab = s->alloc_bits + idx / 64;
+			uintptr_t stride = s->bits_stride;
+			_Atomic uint64_t *remote = (_Atomic uint64_t *)((char *)ab + stride);
+			uint64_t *own = (uint64_t *)((char *)ab + 2 * stride);
+			/* allocated(idx) = its allocation bit or idx < fi (core/heap.h). */
+			uint64_t allocated = atomic_load_explicit(ab, memory_order_relaxed) |
+					     (uint64_t)(idx < fi) << (idx % 64);
+			uint64_t freed = *own | atomic_load_explicit(remote, memory_order_relaxed);
+			if ((allocated & ~freed & bit) != 0) {
+				if (HS_TRACE_ON(free))
+					traced_free(c, s, idx, own, fi, a);
+				else
+					accepted_free(c, s, idx, own, fi);
+				return;
 			}
-			return;
 		}
 	}
 	if (p != NULL)
@@ -447,7 +487,7 @@ static void *aligned_alloc_internal(size_t align, size_t size)
 
 void *hs_aligned_alloc(size_t align, size_t size)
 {
-	return traced(aligned_alloc_internal(align, size), size);
+	return traced(aligned_alloc_internal(align, size), size, NULL);
 }
 
 int hs_posix_memalign(void **out, size_t align, size_t size)

@@ -79,12 +79,6 @@ void hs_span_release_bits(hs_mspan *s)
 	s->alloc_bits = NULL;
 }
 
-/* Loads the complement of allocation word w into alloc_cache (1 = free). */
-void hs_span_refill_alloc_cache(hs_mspan *s, unsigned w)
-{
-	s->alloc_cache = ~atomic_load_explicit(&s->alloc_bits[w], memory_order_relaxed);
-}
-
 /*
  * Advances freeindex to the next free object and returns its index, or nelems
  * when the span is full. Mirrors nextFreeIndex.
@@ -135,14 +129,16 @@ static uint64_t below_freeindex(unsigned fi, unsigned w)
 void hs_span_sweep(hs_mspan *s)
 {
 	unsigned words = hs_span_bitmap_words(s), fi = atomic_load_explicit(&s->freeindex, memory_order_relaxed);
-	unsigned live = 0, freed = 0;
+	unsigned freed = s->local_nfree;
 	uint64_t any_freed = 0;
 	_Atomic uint64_t *remote = hs_span_free_bits(s);
 	uint64_t *own = hs_span_local_free(s);
 	for (unsigned w = 0; w < words; w++) {
 		uint64_t f = atomic_load_explicit(&remote[w], memory_order_relaxed);
-		if (f != 0)
+		if (f != 0) {
 			f = atomic_exchange_explicit(&remote[w], 0, memory_order_acquire);
+			freed += hs_popcount64(f);
+		}
 		uint64_t local = own[w];
 		if (local != 0) {
 			own[w] = 0;
@@ -159,12 +155,14 @@ void hs_span_sweep(hs_mspan *s)
 				 (unsigned long)s->start_addr, w, (unsigned long long)f, (unsigned long long)a);
 			hs_throw("sweep: a freed object was not allocated");
 		}
-		a &= ~f;
-		atomic_store_explicit(&s->alloc_bits[w], a, memory_order_relaxed);
-		live += hs_popcount64(a);
-		freed += hs_popcount64(f);
+		atomic_store_explicit(&s->alloc_bits[w], a & ~f, memory_order_relaxed);
 		any_freed |= f;
 	}
+	/* alloc_count is the popcount of the allocated objects (core/heap.h), and the
+	 * checks above make every freed bit one of them and no bit counted twice: the
+	 * owner's are counted already, in local_nfree, and only the other threads'
+	 * need a popcount. */
+	unsigned live = s->alloc_count - freed;
 	s->alloc_count = (uint16_t)live;
 	s->local_nfree = 0;
 	if (any_freed != 0)

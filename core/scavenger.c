@@ -147,10 +147,10 @@ static uint64_t limit_usage(void)
 	       atomic_load_explicit(&hs_heap.meta_stat.bytes, memory_order_relaxed);
 }
 
-int hs_scavenger_tight(void)
+int hs_scavenger_near_limit(void)
 {
 	uint64_t limit = hs_heap.scav.memory_limit;
-	return limit != 0 && limit_usage() > limit / 10 * 9;
+	return limit_usage() > limit / 10 * 9;
 }
 
 /* Bytes to release at time now to meet the goal and the limit. */

@@ -19,7 +19,7 @@
  *
  * The tracer is the one piece of global state besides the heap: the level, the
  * mapped ring, the cached pid, the span-table hash and the sampler thread (and
- * whether it runs, read inline at refills). It is
+ * whether it runs, read inline by hs_trace_start_sampler). It is
  * set up once, from the environment, when the heap initializes
  * (hs_trace_init_from_env), before any event can be emitted.
  */
@@ -103,8 +103,9 @@ void hs_trace_start_sampler_slow(void);
 
 /* Starts the sampler thread (statistics and digests every 100 ms) if tracing is
  * on, it is not running, and the heap is not on the virtual clock. Called where
- * the heap makes a span and at every mcache refill: never under a heap lock,
- * never before the heap can allocate. Inline: two or three loads. */
+ * the heap makes a span, at every mcache refill, and with every traced malloc
+ * and owner's free: never under a heap lock, never before the heap can
+ * allocate. Inline: two or three loads. */
 static inline void hs_trace_start_sampler(void)
 {
 	if (__builtin_expect((atomic_load_explicit(&hs_trace_level, memory_order_relaxed) != HS_EVL_OFF ||

@@ -67,6 +67,19 @@ int __lsan_is_turned_off(void)
 }
 #endif
 
+/* fork() for a test's child: stdio flushed first, so that the child does not
+ * print the parent's buffered output again, and in_child set in the child. */
+static pid_t fork_child(void)
+{
+	fflush(stdout);
+	fflush(stderr);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		in_child = 1;
+	return pid;
+}
+
 /* A recorded session. */
 typedef struct stream {
 	hs_event *ev;
@@ -131,12 +144,8 @@ static void record(stream *s, hs_event_level level, uint64_t capacity, child_fn 
 		fail_msg("hs_ring_create: %s", strerror(errno));
 	int p[2];
 	assert_int_equal(pipe(p), 0);
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
+	pid_t pid = fork_child();
 	if (pid == 0) {
-		in_child = 1;
 		setpgid(0, 0); /* so that a timeout can kill what it forks as well */
 		close(p[0]);
 		char v[32];
@@ -1384,6 +1393,39 @@ static void test_snapshot(void **state)
 	drop(whole);
 }
 
+/* Whether a thread beyond the `before` this process had (the sampler) starts
+ * within a second. */
+static int sampler_started(long before)
+{
+	long during = before;
+	for (int k = 0; k < 100 && during == before; k++) {
+		sleep_us(10000);
+		during = oracle_threads();
+	}
+	return during == before + 1;
+}
+
+/*
+ * Runs child (an attach simulated in a fork) and fails unless it exits 0. Exit
+ * 2 means the heap made a span, so the path named was not the only one tried;
+ * any other status, that no sampler thread started.
+ */
+static void expect_sampler_in_child(int (*child)(void), const char *path)
+{
+	pid_t pid = fork_child();
+	if (pid == 0) {
+		unsetenv("HEAPSCOPE_TRACE_FD");
+		_exit(child());
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	if (WEXITSTATUS(status) == 2)
+		fail_msg("the workload made a span: the test does not test the %s path", path);
+	if (WEXITSTATUS(status) != 0)
+		fail_msg("no sampler thread started within 1 s of the attach");
+}
+
 /* The child of test_attach_noticed_at_refill: its exit status says what it saw. */
 static int attach_at_refill_child(void)
 {
@@ -1404,13 +1446,9 @@ static int attach_at_refill_child(void)
 	hs_heap_stats(&st);
 	if (st.pages_in_use != pages)
 		return 2; /* the heap made a span: the refill path was not the only one */
-	long during = before;
-	for (int k = 0; k < 100 && during == before; k++) {
-		sleep_us(10000);
-		during = oracle_threads();
-	}
+	int started = sampler_started(before);
 	heapscope_snap_begin_semaphore = 0;
-	return during == before + 1 ? 0 : 1;
+	return started ? 0 : 1;
 }
 
 /* An attach is noticed, and the sampler (which takes the snapshot) started, by
@@ -1419,22 +1457,43 @@ static int attach_at_refill_child(void)
 static void test_attach_noticed_at_refill(void **state)
 {
 	(void)state;
-	fflush(stdout);
-	fflush(stderr);
-	pid_t pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		in_child = 1;
-		unsetenv("HEAPSCOPE_TRACE_FD");
-		_exit(attach_at_refill_child());
-	}
-	int status;
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	if (WEXITSTATUS(status) == 2)
-		fail_msg("the workload made a span: the test does not test the refill path");
-	if (WEXITSTATUS(status) != 0)
-		fail_msg("no sampler thread started within 1 s of the attach");
+	expect_sampler_in_child(attach_at_refill_child, "refill");
+}
+
+/* The child of test_attach_noticed_at_malloc: its exit status says what it saw. */
+static int attach_at_malloc_child(void)
+{
+	void *first = hs_malloc(64); /* a span of 128 objects with 127 to go */
+	hs_heap_stats_t st;
+	hs_heap_stats(&st);
+	uint64_t pages = st.pages_in_use;
+	long before = oracle_threads();
+	/* What the kernel does as an object-level tracer attaches. */
+	heapscope_snap_begin_semaphore = 1;
+	heapscope_malloc_semaphore = 1;
+	heapscope_free_semaphore = 1;
+	/* Ten pairs take ten of the span's 127 free objects: no refill, no span. */
+	for (int k = 0; k < 10; k++)
+		hs_free(hs_malloc(64));
+	hs_heap_stats(&st);
+	int made_span = st.pages_in_use != pages;
+	int started = sampler_started(before);
+	heapscope_snap_begin_semaphore = 0;
+	heapscope_malloc_semaphore = 0;
+	heapscope_free_semaphore = 0;
+	hs_free(first);
+	if (made_span)
+		return 2;
+	return started ? 0 : 1;
+}
+
+/* An object-level attach is noticed at the next traced malloc or free, by a
+ * process that neither refills its mcache nor makes a span while attached:
+ * a steady loop of small pairs. */
+static void test_attach_noticed_at_malloc(void **state)
+{
+	(void)state;
+	expect_sampler_in_child(attach_at_malloc_child, "malloc");
 }
 
 /* A replica fed by hand: snap_begin, one chunk, then groups given as words. */
@@ -1637,6 +1696,7 @@ int main(void)
 		cmocka_unit_test_teardown(test_snapshot, release_owned),
 		cmocka_unit_test_teardown(test_snapshot_groups, release_owned),
 		cmocka_unit_test_teardown(test_attach_noticed_at_refill, release_owned),
+		cmocka_unit_test_teardown(test_attach_noticed_at_malloc, release_owned),
 	};
 	return cmocka_run_group_tests(tests, NULL, teardown_streams);
 }
