@@ -70,7 +70,7 @@ CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
 .DELETE_ON_ERROR:
 # Keep the test objects make would otherwise delete as intermediates.
 .SECONDARY:
-.PHONY: all deps run test unit cli-test asan tsan bench bench-heap bench-rss bench-trace bench-tui install clean
+.PHONY: all deps run test test-bins unit cli-test asan tsan bench bench-heap bench-rss bench-trace bench-tui install clean
 .PHONY: hosted-test bench-hosted probes-test bench-probes
 
 all: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope.a $(BUILD)/lib/libheapscope.so \
@@ -221,20 +221,27 @@ probes-test: $(BUILD)/bin/heapscope $(BUILD)/lib/libheapscope-preload.so $(BUILD
 	$(Q)HEAPSCOPE=$(BUILD)/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so \
 		BPF_OBJ=$(BUILD)/probes/heapscope.bpf.o tests/probes/run.sh
 
+# The test targets build in parallel first, then run the tests one at a time:
+# several of them time real runs, and a compiler beside them would slow those.
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+test-bins: $(TEST_BINS) $(BUILD)/bin/heapscope $(BUILD)/probes/heapscope.bpf.o
+
 test: deps
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) test-bins $(BUILD)/lib/libheapscope-preload.so
 	$(Q)$(MAKE) --no-print-directory unit cli-test hosted-test probes-test
 
+ASAN_VARS := BUILD=build/asan OPT=-O1 \
+	SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all"
 asan: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/asan OPT=-O1 \
-		SAN="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" \
-		unit cli-test build/asan/probes/heapscope.bpf.o
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) $(ASAN_VARS) test-bins
+	$(Q)$(MAKE) --no-print-directory $(ASAN_VARS) unit cli-test
 	$(Q)$(MAKE) --no-print-directory $(BUILD)/lib/libheapscope-preload.so
 	$(Q)HEAPSCOPE=build/asan/bin/heapscope SHIM=$(BUILD)/lib/libheapscope-preload.so \
 		BPF_OBJ=build/asan/probes/heapscope.bpf.o tests/probes/run.sh
 
 # ThreadSanitizer: the multi-threaded stress test and the heap's unit tests.
 tsan: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" \
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) BUILD=build/tsan OPT=-O1 SAN="-fsanitize=thread" \
 		build/tsan/$(NATIVE)/tests/test_stress build/tsan/$(NATIVE)/tests/test_heap
 	$(Q)TSAN_OPTIONS="halt_on_error=1" scripts/run-unit-tests.sh build/tsan/$(NATIVE)/tests/test_stress \
 		build/tsan/$(NATIVE)/tests/test_heap
