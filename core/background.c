@@ -43,7 +43,20 @@
  * time (the replay's baton orders its threads). The work takes the locks it
  * takes on its own threads: sweeper_mu, mcentral locks, heap.lock, the
  * tracer's. No heap lock may be held by the caller.
+ *
+ * On the real clock the three threads start through hs_background_thread,
+ * which creates them with every signal blocked. They run inside the hosted
+ * program, and a process-directed signal goes to any thread that does not
+ * block it. A shell that waits for its children with sigsuspend (dash's
+ * `wait`) counts on SIGCHLD interrupting that call; delivered to one of our
+ * threads instead, the handler ran there and the shell slept for ever (seen
+ * under `heapscope run`, about one run in 300 of `sh -c '... & ... ; wait'`
+ * on a loaded machine). Blocked in our threads, the program's signals reach
+ * only the program's threads, as they would without heapscope.
  */
+#include <pthread.h>
+#include <signal.h>
+
 #include "heap.h"
 #include "heapscope/heapscope.h"
 
@@ -80,4 +93,19 @@ void hs_heap_advance(uint64_t now)
 			k->next_sample += SAMPLE_NS;
 		}
 	}
+}
+
+int hs_background_thread(void *(*fn)(void *))
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_t t;
+	pthread_attr_t attr;
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	int err = pthread_create(&t, &attr, fn, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return err;
 }

@@ -506,4 +506,10 @@ void hs_sweep_under_pressure(void);
 void hs_sweep_finish(void);
 void hs_sweep_background_step(void);
 
+/* --- core/background.c -------------------------------------------------------------- */
+/* Starts fn(NULL) on a detached thread that blocks every signal, so that the
+ * hosted program's signals go to its own threads; 0 or pthread_create's error.
+ * Never under a heap lock (pthread_create may call malloc). */
+int hs_background_thread(void *(*fn)(void *));
+
 #endif /* HS_HEAP_H */

@@ -258,15 +258,10 @@ void hs_scavenger_start(void)
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&v->started, &expected, 1))
 		return;
-	pthread_t t;
-	pthread_attr_t attr;
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &attr, scavenger_main, NULL) != 0) {
+	if (hs_background_thread(scavenger_main) != 0) {
 		/* No thread: assists still hold the memory limit; hs_heap_scavenge_all works. */
 		hs_print("heapscope: could not start the background scavenger\n");
 	}
-	pthread_attr_destroy(&attr);
 }
 
 /*

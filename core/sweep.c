@@ -93,18 +93,13 @@ void hs_sweep_start_cycle(void)
 	pthread_cond_signal(&hs_heap.sweeper_cv);
 	pthread_mutex_unlock(&hs_heap.sweeper_mu);
 	if (need_thread) {
-		pthread_t t;
-		pthread_attr_t attr;
-		pthread_attr_init(&attr);
-		pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-		if (pthread_create(&t, &attr, sweeper_main, NULL) != 0) {
+		if (hs_background_thread(sweeper_main) != 0) {
 			/* No thread: allocation still sweeps what it needs, and the next
 			 * cycle finishes this one. */
 			pthread_mutex_lock(&hs_heap.sweeper_mu);
 			hs_heap.sweeper_started = 0;
 			pthread_mutex_unlock(&hs_heap.sweeper_mu);
 		}
-		pthread_attr_destroy(&attr);
 	}
 }
 

@@ -624,13 +624,8 @@ void hs_trace_start_sampler_slow(void)
 	int expected = 0;
 	if (!atomic_compare_exchange_strong(&hs_trace_sampler_running, &expected, 1))
 		return;
-	pthread_t t;
-	pthread_attr_t a;
-	pthread_attr_init(&a);
-	pthread_attr_setdetachstate(&a, PTHREAD_CREATE_DETACHED);
-	if (pthread_create(&t, &a, sampler, NULL) != 0)
+	if (hs_background_thread(sampler) != 0)
 		hs_print("heapscope: cannot start the trace sampler; no statistics samples\n");
-	pthread_attr_destroy(&a);
 }
 
 void hs_trace_finish(int status)

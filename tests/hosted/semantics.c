@@ -11,9 +11,11 @@
  *        semantics doublefree  likewise for a double free
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -214,6 +216,57 @@ static void check_extras(void)
 	free(s);
 }
 
+/* The signals a thread blocks, from /proc/self/task/TID/status; 0 if unreadable. */
+static unsigned long long blocked_signals(const char *tid)
+{
+	char path[64], line[128];
+	snprintf(path, sizeof path, "/proc/self/task/%s/status", tid);
+	FILE *f = fopen(path, "r");
+	unsigned long long blk = 0;
+	while (f != NULL && fgets(line, sizeof line, f) != NULL)
+		if (sscanf(line, "SigBlk: %llx", &blk) == 1)
+			break;
+	if (f != NULL)
+		fclose(f);
+	return blk;
+}
+
+/* The heap's own threads (the scavenger, started with the first span, and the
+ * sweeper and the tracer's sampler when they run) block the program's
+ * signals: a process-directed signal such as SIGCHLD must reach a thread of
+ * the program, which may be waiting for it in sigsuspend, as without the shim. */
+static void check_heap_threads_block_signals(void)
+{
+	static const int sigs[] = { SIGCHLD, SIGINT, SIGTERM, SIGHUP, SIGPIPE, SIGALRM, SIGUSR1, SIGWINCH };
+	unsigned long long want = 0;
+	for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+		want |= 1ull << (sigs[i] - 1);
+	char self[16], why[96] = "";
+	snprintf(self, sizeof self, "%d", (int)getpid());
+	int others = 0, open_signals = 0;
+	DIR *d = opendir("/proc/self/task");
+	for (struct dirent *e; d != NULL && (e = readdir(d)) != NULL;) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, self) == 0)
+			continue;
+		others++;
+		unsigned long long blk = blocked_signals(e->d_name);
+		if ((blk & want) != want) {
+			open_signals++;
+			snprintf(why, sizeof why, "thread %s blocks only %llx", e->d_name, blk);
+		}
+	}
+	if (d != NULL)
+		closedir(d);
+	if (others == 0)
+		snprintf(why, sizeof why, "no thread besides main (the scavenger did not start)");
+	char name[96];
+	snprintf(name, sizeof name, "the heap's threads block the program's signals (%d threads)", others);
+	check(name, others > 0 && open_signals == 0, why);
+	sigset_t mine;
+	pthread_sigmask(SIG_BLOCK, NULL, &mine);
+	check("the main thread's mask is the program's", !sigismember(&mine, SIGCHLD), "SIGCHLD blocked");
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1 && strcmp(argv[1], "badfree") == 0) {
@@ -234,5 +287,6 @@ int main(int argc, char **argv)
 	check_realloc();
 	check_aligned();
 	check_extras();
+	check_heap_threads_block_signals();
 	return failed;
 }
