@@ -19,6 +19,7 @@
 set -u
 HS=${HEAPSCOPE:?set HEAPSCOPE to the heapscope binary}
 SHIM=${SHIM:?set SHIM to libheapscope-preload.so}
+CASE_LIMIT=${CASE_LIMIT:-300} # seconds for one run of a case; the slowest takes about 2
 here=$(cd "$(dirname "$0")" && pwd)
 case $HS in /*) ;; *) HS=$(pwd)/$HS ;; esac
 case $SHIM in /*) ;; *) SHIM=$(pwd)/$SHIM ;; esac
@@ -181,10 +182,11 @@ EOF
 run_mode() {
 	d=$tmp/$1.$2
 	mkdir -p "$d"
+	# A hang fails its case after $CASE_LIMIT seconds instead of stalling the suite.
 	case $2 in
-	plain) (cd "$d" && sh "$cases/$1.sh") >"$d.out" 2>"$d.err" </dev/null ;;
-	shim) (cd "$d" && LD_PRELOAD=$SHIM sh "$cases/$1.sh") >"$d.out" 2>"$d.err" </dev/null ;;
-	run) (cd "$d" && "$HS" run --headless --events objects -o "$tmp/$1.db" -- sh "$cases/$1.sh") \
+	plain) (cd "$d" && timeout $CASE_LIMIT sh "$cases/$1.sh") >"$d.out" 2>"$d.err" </dev/null ;;
+	shim) (cd "$d" && LD_PRELOAD=$SHIM timeout $CASE_LIMIT sh "$cases/$1.sh") >"$d.out" 2>"$d.err" </dev/null ;;
+	run) (cd "$d" && timeout $CASE_LIMIT "$HS" run --headless --events objects -o "$tmp/$1.db" -- sh "$cases/$1.sh") \
 		>"$d.out" 2>"$d.err.raw" </dev/null ;;
 	esac
 	echo $? >"$d.status"
