@@ -265,6 +265,10 @@ static void check_heap_threads_block_signals(void)
 	sigset_t mine;
 	pthread_sigmask(SIG_BLOCK, NULL, &mine);
 	check("the main thread's mask is the program's", !sigismember(&mine, SIGCHLD), "SIGCHLD blocked");
+	/* glibc's setuid signals every thread with an internal signal and waits for
+	 * each to answer: blocking that one too would hang the program here. */
+	check("setuid and setgid return with the heap's threads running",
+	      setgid(getgid()) == 0 && setuid(getuid()) == 0, strerror(errno));
 }
 
 int main(int argc, char **argv)
