@@ -52,6 +52,18 @@ bad() {
 	fi
 }
 
+# run_killed SECONDS DB: records the demo workload into DB and, after SECONDS,
+# kills the workload's process (not the recorder) with SIGKILL; returns the
+# recorder's status (128 + 9 when it saw the kill).
+run_killed() {
+	"$HS" run --workload demo --headless -o "$2" >"$tmp/out" 2>"$tmp/err" </dev/null &
+	rec=$!
+	sleep "$1"
+	child=$(pgrep -P "$rec" | head -1)
+	[ -n "$child" ] && kill -KILL "$child"
+	wait "$rec"
+}
+
 finish() {
 	[ "$failures" -eq 0 ] || { echo "$1: $failures failed"; exit 1; }
 }

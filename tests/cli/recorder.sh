@@ -38,12 +38,7 @@ check "object level records mallocs ($n)" '[ "${n:-0}" -ge 2000000 ]'
 # A workload killed with SIGKILL: the session is marked crashed and keeps every
 # event that reached the recorder; the events verify.
 db=$tmp/killed.db
-"$HS" run --workload demo --headless -o "$db" >"$tmp/out" 2>"$tmp/err" &
-rec=$!
-sleep 1.5
-child=$(pgrep -P "$rec" | head -1)
-[ -n "$child" ] && kill -KILL "$child"
-wait "$rec"
+run_killed 1.5 "$db"
 st=$?
 check "killed workload: recorder exits 128+9 ($st)" '[ $st -eq 137 ]'
 "$HS" sessions "$db" >"$tmp/out" 2>"$tmp/err"

@@ -24,12 +24,7 @@ HEAPSCOPE_SCAVENGER_BUDGET=0 record "$gs" grow-shrink && record "$gs" grow-shrin
 # naps alone take that); kill the workload there. Not SIGINT: a workload told
 # to stop frees everything, and a statistics sample taken during those frees
 # (it happened under ASan on a loaded machine) shows the live data fall.
-"$HS" run --workload demo --headless -o "$leak" >"$tmp/out" 2>&1 </dev/null &
-rec=$!
-sleep 0.8
-child=$(pgrep -P "$rec" | head -1)
-[ -n "$child" ] && kill -KILL "$child"
-wait "$rec"
+run_killed 0.8 "$leak"
 [ $? -eq 137 ] && [ -s "$leak" ] && pass "record a growing demo (killed)" || fail "record a growing demo (killed)"
 
 sum_before=$(cat "$churn" "$frag" "$gs" | cksum)
